@@ -1,0 +1,103 @@
+"""The Op object and the registry: one object per primitive holding all its rules.
+
+An op's rules, side by side:
+
+- ``infer(*args, **params) -> (shape, dtype)``: the shape rule; raises ShapeError naming the op.
+- ``impl``: the eager NumPy implementation (used for constant folding); the default NumPy
+  emitter prints a call to it (``np.exp(t3)`` or ``rt.sigmoid(t3)``).
+- ``emit(args, params, ctx)``: optional custom NumPy emitter (indexing, infix operators).
+- ``partials``: for elementwise ops, the local derivative wrt each argument as an
+  expression ``(out, *args) -> Expr | None``; reverse and forward rules follow from it.
+- ``vjp``: for other ops, one rule per argument ``(g, out, *args, **params) -> Expr | None``.
+- ``jvp``: ``(tangents, out, *args, **params) -> Expr | None``, tangents None where zero.
+- ``sympy``: the SymPy function for scalar printing.
+
+Rules are written with symgrad operations, so derivative graphs can be differentiated again.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .. import runtime
+
+REGISTRY: dict = {}
+
+
+def ref(fn: Callable) -> str:
+    """How generated code names an implementation: ``np.exp`` or ``rt.sigmoid``."""
+    name = fn.__name__
+    if getattr(np, name, None) is fn:
+        return f"np.{name}"
+    if getattr(runtime, name, None) is fn:
+        return f"rt.{name}"
+    raise ValueError(f"{fn!r} is neither a NumPy function nor a symgrad.runtime helper")
+
+
+class Op:
+    """One primitive with its shape rule, emitter, eager implementation and derivative rules."""
+
+    def __init__(self, name: str, infer: Callable, impl: Callable | None = None, *,
+                 emit: Callable | None = None, partials: tuple | None = None,
+                 vjp: tuple | None = None, jvp: Callable | None = None, sympy=None,
+                 infix: str | None = None, inplace: bool = False, view: bool = False,
+                 differentiable: bool = True, domain=None, doc: str = "") -> None:
+        self.name = name
+        self.infer = infer
+        self.impl = impl
+        self.custom_emit = emit
+        self.partials = partials
+        self.vjp = vjp
+        self.jvp = jvp
+        self.sympy = sympy
+        self.infix = infix
+        self.inplace = inplace  # impl accepts out= (buffer reuse)
+        self.view = view  # the result may share memory with the first argument
+        self.differentiable = differentiable
+        self.domain = domain  # (low, high) for random test points, None if not a math function
+        self.doc = doc
+        if impl is not None and emit is None:
+            ref(impl)  # fail at definition time if the emitter could not name it
+
+    def emit(self, args: list, params: dict, ctx, out: str | None = None) -> str:
+        """NumPy source for this node; ``out`` names a dead buffer to write into."""
+        if out is not None:
+            return f"{ref(self.impl)}({', '.join(args)}{_kwargs(params)}, out={out})"
+        if self.custom_emit is not None:
+            return self.custom_emit(args, params, ctx)
+        if self.infix and len(args) == 2:
+            return f"{args[0]} {self.infix} {args[1]}"
+        if self.infix:
+            return f"{self.infix}{args[0]}"
+        return f"{ref(self.impl)}({', '.join(args)}{_kwargs(params)})"
+
+    def vjp_rule(self, position: int) -> Callable | None:
+        """The reverse rule for argument ``position``: ``(g, out, *args, **params) -> Expr``."""
+        if not self.differentiable:
+            return None
+        if self.vjp is not None:
+            return self.vjp[position]
+        partial = self.partials[position]
+        if partial is None:
+            return None
+        return lambda g, out, *args, **params: _times(g, partial(out, *args, **params))
+
+    def __repr__(self) -> str:
+        return f"<Op {self.name}>"
+
+
+def _times(g, local):
+    return None if local is None else g * local
+
+
+def _kwargs(params: dict) -> str:
+    return "".join(f", {k}={v!r}" for k, v in params.items())
+
+
+def register(op: Op) -> Op:
+    """Add an op to the registry (names are unique)."""
+    if op.name in REGISTRY:
+        raise ValueError(f"op {op.name!r} is defined twice")
+    REGISTRY[op.name] = op
+    return op

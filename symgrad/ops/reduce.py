@@ -1,0 +1,125 @@
+"""Reductions: ``sum`` and ``max`` are primitives; ``mean``, ``logsumexp`` and ``softmax``
+are built from them (stable by subtracting the max, whose gradient is stopped)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..expr import Expr, apply, as_expr, constant
+from .base import Op, register
+from .elementwise import equal, exp, log, stop_gradient, where
+from .shape import broadcast_to, expand_dims, reshape
+
+
+def normalize_axis(op: str, x: Expr, axis) -> tuple:
+    """Axis argument as a sorted tuple of non-negative ints; None means every axis."""
+    if axis is None:
+        return tuple(range(x.ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -x.ndim <= a < x.ndim:
+            raise ShapeError(f"{op}: axis {a} is out of range for an operand of shape "
+                             f"{x.dims} ({x.ndim} dimensions)")
+        out.append(a % x.ndim)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{op}: repeated axis in {axis!r}")
+    return tuple(sorted(out))
+
+
+def _reduced_dims(x: Expr, axis: tuple, keepdims: bool) -> tuple:
+    return tuple(1 if i in axis else d for i, d in enumerate(x.dims)
+                 if keepdims or i not in axis)
+
+
+def _reduce_infer(x, axis, keepdims):
+    dtype = np.dtype(np.int64) if x.dtype == bool else x.dtype
+    return _reduced_dims(x, axis, keepdims), dtype
+
+
+def _unreduce(g: Expr, x: Expr, axis: tuple, keepdims: bool) -> Expr:
+    """``g`` with the reduced axes put back as size 1, so it broadcasts against ``x``."""
+    return g if keepdims or g.ndim == 0 else expand_dims(g, axis)
+
+
+def _max_vjp(g, out, x, axis, keepdims):
+    """Ties share the gradient equally."""
+    mask = equal(x, _unreduce(out, x, axis, keepdims))
+    count = apply("sum", where(mask, 1.0, 0.0), axis=axis, keepdims=True)
+    return where(mask, _unreduce(g, x, axis, keepdims) / count, 0.0)
+
+
+register(Op("sum", _reduce_infer, np.sum,
+            vjp=(lambda g, out, x, axis, keepdims:
+                 broadcast_to(_unreduce(g, x, axis, keepdims), x.dims),), doc="sum over axes"))
+register(Op("max", _reduce_infer, np.max, vjp=(_max_vjp,), doc="maximum over axes"))
+
+
+def sum(x, axis=None, keepdims: bool = False) -> Expr:  # noqa: A001 - the contract's name
+    """Sum over ``axis`` (None: all axes).
+
+    >>> sg.sum(X, axis=0)            # column sums
+    """
+    x = as_expr(x)
+    axis = normalize_axis("sum", x, axis)
+    return apply("sum", x, axis=axis, keepdims=bool(keepdims)) if axis else x
+
+
+def max(x, axis=None, keepdims: bool = False) -> Expr:  # noqa: A001 - the contract's name
+    """Maximum over ``axis``; ties share the gradient equally.
+
+    >>> sg.max(x)
+    """
+    x = as_expr(x)
+    axis = normalize_axis("max", x, axis)
+    return apply("max", x, axis=axis, keepdims=bool(keepdims)) if axis else x
+
+
+def count(x: Expr, axis=None) -> Expr:
+    """Number of elements over ``axis`` as a scalar of ``x``'s float dtype (symbolic for names)."""
+    axis = normalize_axis("count", x, axis)
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+    static = 1
+    symbolic = None
+    for i in axis:
+        d = x.dims[i]
+        if isinstance(d, int):
+            static *= d
+        else:
+            size = apply("shape_of", x, axis=i).astype(dtype)
+            symbolic = size if symbolic is None else symbolic * size
+    total = constant(static, dtype, x.g)
+    return total if symbolic is None else symbolic * static
+
+
+def mean(x, axis=None, keepdims: bool = False) -> Expr:
+    """Mean over ``axis``; a named dimension divides by its run-time size.
+
+    >>> sg.mean(X, axis=0)
+    """
+    x = as_expr(x)
+    return sum(x, axis, keepdims) / count(x, axis)
+
+
+def logsumexp(x, axis=None, keepdims: bool = False) -> Expr:
+    """``log(sum(exp(x)))`` without overflow (the max is subtracted first); gradient softmax.
+
+    >>> sg.logsumexp(x)
+    """
+    x = as_expr(x)
+    axes = normalize_axis("logsumexp", x, axis)
+    m = stop_gradient(max(x, axes, keepdims=True))
+    r = log(sum(exp(x - m), axes, keepdims=True)) + m
+    return r if keepdims else reshape(r, _reduced_dims(x, axes, False))
+
+
+def softmax(x, axis=None) -> Expr:
+    """``exp(x) / sum(exp(x))`` over ``axis`` (None: all axes, as scipy), without overflow.
+
+    >>> sg.softmax(x)
+    """
+    x = as_expr(x)
+    axes = normalize_axis("softmax", x, axis)
+    e = exp(x - stop_gradient(max(x, axes, keepdims=True)))
+    return e / sum(e, axes, keepdims=True)
+

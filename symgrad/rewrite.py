@@ -1,0 +1,284 @@
+"""Rewrites: small pattern -> replacement rules, run as each node is built.
+
+Because every node goes through :func:`rewrite` before it is hash-consed, graphs stay
+canonical as they grow: constants fold, identities vanish (``x*1``, ``x+0``, ``--x``),
+repeated factors merge (``x*x -> x**2``), numerically stable forms replace unstable ones
+(``log(sigmoid(x)) -> -softplus(-x)``) and a ``where`` mask is pulled around products so the
+branch not taken contributes an exact zero instead of ``0 * nan``.  Derivative graphs are
+built from the same constructors, so they are cleaned by the same rules (one mechanism, as
+in tinygrad).  A rule returns an expression of the same shape and dtype or None; one that
+would change either is ignored, which keeps every rule short.  Rules never change a value
+beyond rounding, except that ``0 * x`` is 0 for any ``x`` (the convention of symbolic
+algebra, which keeps derivative graphs small).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from .expr import Expr, apply, constant, is_constant
+
+RULES: dict = defaultdict(list)
+
+
+def rule(*ops: str):
+    """Register a rule ``(args, params) -> Expr | None`` for nodes of the given ops."""
+    def register(fn):
+        for op in ops:
+            RULES[op].append(fn)
+        return fn
+    return register
+
+
+def rewrite(op, args: tuple, params: tuple, shape: tuple, dtype) -> Expr | None:
+    """A simpler equivalent of ``op(*args)`` if a rule finds one, else None."""
+    if args and op.impl is not None and all(a.op == "constant" for a in args):
+        return _fold(op, args, params, dtype)
+    kwargs = dict(params)
+    for fn in RULES.get(op.name, ()):
+        better = fn(*args, **kwargs)
+        if better is not None and better.dims == tuple(shape) and better.dtype == dtype:
+            return better
+    return None
+
+
+def _fold(op, args, params, dtype) -> Expr:
+    with np.errstate(all="ignore"):
+        value = op.impl(*(a.attrs["value"] for a in args), **dict(params))
+    return constant(np.asarray(value, dtype=dtype), dtype, args[0].g)
+
+
+def _zero(e: Expr) -> bool:
+    return is_constant(e, 0)
+
+
+def _one(e: Expr) -> bool:
+    return is_constant(e, 1)
+
+
+def _scalar_const(e: Expr) -> bool:
+    return e.op == "constant" and e.ndim == 0
+
+
+def _zeros(a: Expr, b: Expr) -> Expr:
+    """Zeros of the shape and dtype that ``a * b`` would have."""
+    from .dims import broadcast_shapes
+    from .ops.elementwise import result_dtype
+    from .ops.shape import fill
+    return fill(broadcast_shapes("mul", [a.dims, b.dims], ["a", "b"]), 0.0,
+                result_dtype([a, b]), a.g)
+
+
+# -- identities ---------------------------------------------------------------------------
+@rule("add")
+def _add_zero(a, b):
+    return b if _zero(a) else a if _zero(b) else None
+
+
+@rule("add")
+def _add_same(a, b):
+    return 2 * a if a == b else None
+
+
+@rule("add")
+def _add_neg(a, b):
+    if b.op == "neg":
+        return a - b.args[0]
+    return b - a.args[0] if a.op == "neg" else None
+
+
+@rule("sub")
+def _sub_identities(a, b):
+    if _zero(b):
+        return a
+    if _zero(a):
+        return -b
+    return a + b.args[0] if b.op == "neg" else None
+
+
+@rule("neg")
+def _neg_neg(x):
+    return x.args[0] if x.op == "neg" else None
+
+
+@rule("mul")
+def _mul_identities(a, b):
+    for x, c in ((a, b), (b, a)):
+        if _one(c):
+            return x
+        if _zero(c):
+            return _zeros(a, b)
+        if is_constant(c, -1):
+            return -x
+    return None
+
+
+@rule("mul")
+def _mul_scalar_first(a, b):
+    """Constant scalars go left and merge: ``(x*2)*3 -> 6*x``."""
+    if _scalar_const(b) and not _scalar_const(a):
+        return b * a
+    if _scalar_const(a) and b.op == "mul" and _scalar_const(b.args[0]):
+        return (a * b.args[0]) * b.args[1]
+    return None
+
+
+@rule("mul")
+def _mul_neg(a, b):
+    if a.op == "neg":
+        return -(a.args[0] * b)
+    return -(a * b.args[0]) if b.op == "neg" else None
+
+
+@rule("mul")
+def _mul_reciprocal(a, b):
+    """``a * (1/b) -> a / b``."""
+    if b.op == "div" and _one(b.args[0]):
+        return a / b.args[1]
+    return b / a.args[1] if a.op == "div" and _one(a.args[0]) else None
+
+
+def _power_of(e: Expr):
+    if e.op == "int_power":
+        return e.args[0], e.params["n"]
+    return e, 1
+
+
+@rule("mul")
+def _mul_merge_powers(a, b):
+    """``x * x -> x**2``, ``x**m * x**n -> x**(m+n)``."""
+    from .ops.elementwise import int_power
+    (xa, m), (xb, n) = _power_of(a), _power_of(b)
+    return int_power(xa, m + n) if xa == xb and not _scalar_const(xa) else None
+
+
+@rule("div")
+def _div_identities(a, b):
+    if _one(b):
+        return a
+    if _zero(a):
+        return _zeros(a, b)
+    return None
+
+
+@rule("int_power")
+def _power_of_power(x, n):
+    from .ops.elementwise import int_power
+    return int_power(x.args[0], x.params["n"] * n) if x.op == "int_power" else None
+
+
+@rule("transpose")
+def _transpose_twice(x, axes):
+    if x.op != "transpose":
+        return None
+    inner = x.params["axes"]
+    from .ops.linalg import transpose
+    return transpose(x.args[0], tuple(inner[a] for a in axes))
+
+
+@rule("reshape", "broadcast_to")
+def _reshape_twice(x, shape):
+    return apply("reshape", x.args[0], shape=shape) if x.op == "reshape" else None
+
+
+@rule("broadcast_to")
+def _broadcast_twice(x, shape):
+    return apply("broadcast_to", x.args[0], shape=shape) if x.op == "broadcast_to" else None
+
+
+@rule("stop_gradient")
+def _stop_constant(x):
+    return x if x.op in ("constant", "stop_gradient", "fill") else None
+
+
+# -- broadcasting that the elementwise op does anyway ------------------------------------
+def _drop_broadcast(op: str):
+    """``broadcast_to(s) * y -> s * y`` when the result keeps its shape without it."""
+    def fn(*args):
+        if not any(a.op == "broadcast_to" for a in args):
+            return None
+        return apply(op, *(a.args[0] if a.op == "broadcast_to" else a for a in args))
+    return fn
+
+
+for _op in ("add", "sub", "mul", "div", "where", "maximum", "minimum"):
+    RULES[_op].append(_drop_broadcast(_op))
+
+
+# -- where: keep the mask around whole products --------------------------------------------
+def _masked(e: Expr):
+    """``(cond, value, zero_on_true)`` for ``where(cond, value, 0)`` or ``where(cond, 0, value)``."""
+    if e.op != "where":
+        return None
+    c, a, b = e.args
+    if _zero(b):
+        return c, a, False
+    return (c, b, True) if _zero(a) else None
+
+
+def _remask(masked, value: Expr) -> Expr:
+    c, _, zero_on_true = masked
+    from .ops.elementwise import where
+    return where(c, 0.0, value) if zero_on_true else where(c, value, 0.0)
+
+
+@rule("mul")
+def _mul_masked(a, b):
+    """``where(c, u, 0) * v -> where(c, u*v, 0)``: a NaN in v never leaks through the zero."""
+    for m, other, left in ((_masked(a), b, True), (_masked(b), a, False)):
+        if m is not None:
+            return _remask(m, m[1] * other if left else other * m[1])
+    return None
+
+
+@rule("div")
+def _div_masked(a, b):
+    m = _masked(a)
+    return None if m is None else _remask(m, m[1] / b)
+
+
+@rule("neg")
+def _neg_masked(x):
+    m = _masked(x)
+    return None if m is None else _remask(m, -m[1])
+
+
+@rule("where")
+def _where_identities(c, a, b):
+    if a == b:
+        return a
+    if c.op == "constant" and c.attrs["value"].all():
+        return a
+    if c.op == "constant" and not c.attrs["value"].any():
+        return b
+    from .ops.elementwise import where
+    if a.op == "where" and a.args[0] == c:
+        return where(c, a.args[1], b)
+    if b.op == "where" and b.args[0] == c:
+        return where(c, a, b.args[2])
+    return None
+
+
+# -- numerically stable forms -----------------------------------------------------------------
+@rule("log")
+def _stable_log(x):
+    from .ops.elementwise import softplus
+    if x.op == "sigmoid":
+        return -softplus(-x.args[0])
+    if x.op == "exp":
+        return x.args[0]
+    if x.op == "add":
+        a, b = x.args
+        for one, other in ((a, b), (b, a)):
+            if _one(one) and other.op == "exp":
+                return softplus(other.args[0])
+    if x.op == "sub" and _one(x.args[0]) and x.args[1].op == "sigmoid":
+        return -softplus(x.args[1].args[0])
+    return None
+
+
+@rule("log1p")
+def _stable_log1p(x):
+    from .ops.elementwise import softplus
+    return softplus(x.args[0]) if x.op == "exp" else None
