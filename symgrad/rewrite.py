@@ -282,3 +282,25 @@ def _stable_log(x):
 def _stable_log1p(x):
     from .ops.elementwise import softplus
     return softplus(x.args[0]) if x.op == "exp" else None
+
+
+def simplify(e: Expr, sympy: bool = False) -> Expr:
+    """Rebuild ``e`` through the rewrite rules (folding, identities, stable forms; sharing
+    comes from hash-consing); ``sympy=True`` also simplifies scalar parts with SymPy.
+
+    >>> sg.simplify(x * 1 + 0)       # x
+    """
+    g = e.g
+    rebuilt: dict = {}
+    for node in sorted(g.ancestors([e.node])):
+        attrs = g[node]
+        if not attrs["args"]:
+            rebuilt[node] = Expr(g, node)
+            continue
+        args = [rebuilt[a] for a in attrs["args"]]
+        rebuilt[node] = apply(attrs["op"], *args, **dict(attrs["params"]))
+    result = rebuilt[e.node]
+    if sympy:
+        from .sympy_bridge import sympy_simplify
+        result = sympy_simplify(result)
+    return result
