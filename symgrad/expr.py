@@ -237,7 +237,7 @@ def apply(op_name: str, *args, **params) -> Expr:
     args = tuple(_wrap(a, exprs, g, op_name) for a in args)
     params = tuple(sorted(params.items()))
     shape, dtype = op.infer(*args, **dict(params))
-    better = rewrite(op, args, params, shape, dtype)
+    better = rewrite(op, args, params, shape, dtype) if g.rewrite else None
     if better is not None:
         return better
     node = g.add(op_name, tuple(a.node for a in args), params, tuple(shape), np.dtype(dtype))

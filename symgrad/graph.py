@@ -20,11 +20,15 @@ from .errors import GraphMismatchError
 class Graph:
     """Owner of one expression graph; ``with sg.Graph():`` makes it the default.
 
-    >>> with Graph() as g:
+    ``rewrite=False`` keeps every node as built (no folding or simplification): derivative
+    graphs then show each local-gradient product, as a textbook draws them.
+
+    >>> with sg.Graph() as g:
     ...     x = sg.scalar("x")
     """
 
-    def __init__(self) -> None:
+    def __init__(self, rewrite: bool = True) -> None:
+        self.rewrite = rewrite
         self.nx = nx.DiGraph()
         self._cons: dict = {}
         self._ids = itertools.count()
