@@ -26,7 +26,7 @@ def check_dim(d) -> Dim:
         if d < 0:
             raise ShapeError(f"a dimension must be non-negative, got {d}")
         return d
-    if isinstance(d, str) and d.isidentifier():
+    if isinstance(d, str) and (d.isidentifier() or _is_canonical(d)):
         return d
     raise ShapeError(f"a dimension must be an int or an identifier such as 'n', got {d!r}")
 
@@ -36,6 +36,12 @@ def as_shape(shape) -> Shape:
     if isinstance(shape, (int, str)) or hasattr(shape, "__index__"):
         shape = (shape,)
     return tuple(check_dim(d) for d in shape)
+
+
+def _is_canonical(d: str) -> bool:
+    """True for an affine dimension in the form symgrad writes, such as ``n-1``."""
+    terms, const = affine(d)
+    return bool(terms) and from_affine(terms, const) == d
 
 
 def affine(d: Dim) -> tuple[dict, int]:

@@ -33,7 +33,8 @@ def rule(*ops: str):
 
 def rewrite(op, args: tuple, params: tuple, shape: tuple, dtype) -> Expr | None:
     """A simpler equivalent of ``op(*args)`` if a rule finds one, else None."""
-    if args and op.impl is not None and all(a.op == "constant" for a in args):
+    if args and op.impl is not None and all(a.op == "constant" for a in args) \
+            and _foldable(shape, args):
         return _fold(op, args, params, dtype)
     kwargs = dict(params)
     for fn in RULES.get(op.name, ()):
@@ -41,6 +42,13 @@ def rewrite(op, args: tuple, params: tuple, shape: tuple, dtype) -> Expr | None:
         if better is not None and better.dims == tuple(shape) and better.dtype == dtype:
             return better
     return None
+
+
+def _foldable(shape: tuple, args: tuple) -> bool:
+    """Fold when the result has a static shape no larger than its inputs (or small)."""
+    from .dims import size_of
+    size = size_of(shape)
+    return size is not None and size <= max(4096, *(a.attrs["value"].size for a in args))
 
 
 def _fold(op, args, params, dtype) -> Expr:
@@ -242,6 +250,22 @@ def _div_masked(a, b):
 def _neg_masked(x):
     m = _masked(x)
     return None if m is None else _remask(m, -m[1])
+
+
+def _where_combine(op: str):
+    """``where(c, p, q) ± where(c, r, s) -> where(c, p ± r, q ± s)``: adjoints arriving by two
+    paths stay one masked value, so a later product cannot turn ``0 + 0`` into ``0 * nan``."""
+    def fn(a, b):
+        if a.op != "where" or b.op != "where" or a.args[0] != b.args[0]:
+            return None
+        from .ops.elementwise import where
+        (c, p, q), (_, r, s) = a.args, b.args
+        return where(c, apply(op, p, r), apply(op, q, s))
+    return fn
+
+
+for _op in ("add", "sub"):
+    RULES[_op].append(_where_combine(_op))
 
 
 @rule("where")

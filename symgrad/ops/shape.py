@@ -20,11 +20,11 @@ def normalize_index(x: Expr, index) -> tuple:
     """A user index as entries ``("int", k)``, ``("slice", start, stop, step)``, ``("new",)``,
     one consuming entry per axis of ``x``."""
     index = index if isinstance(index, tuple) else (index,)
-    consuming = builtins_sum(1 for i in index if i is not None and i is not Ellipsis)
+    consuming = sum(1 for i in index if i is not None and i is not Ellipsis)
     if consuming > x.ndim:
         raise ShapeError(f"getitem: too many indices ({consuming}) for an operand of shape "
                          f"{D.fmt_shape(x.dims)}")
-    if builtins_sum(1 for i in index if i is Ellipsis) > 1:
+    if sum(1 for i in index if i is Ellipsis) > 1:
         raise ShapeError("getitem: an index can only have a single ellipsis ('...')")
     entries, axis = [], 0
     for item in index:
@@ -53,8 +53,6 @@ def normalize_index(x: Expr, index) -> tuple:
             axis += 1
     return tuple(entries) + (FULL,) * (x.ndim - axis)
 
-
-builtins_sum = sum
 
 
 def _check_int(value, x: Expr) -> None:
