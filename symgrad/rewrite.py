@@ -107,7 +107,12 @@ def _sub_identities(a, b):
 
 @rule("neg")
 def _neg_neg(x):
-    return x.args[0] if x.op == "neg" else None
+    """``--x -> x`` and ``-(c*x) -> (-c)*x`` for a constant c."""
+    if x.op == "neg":
+        return x.args[0]
+    if x.op == "mul" and _scalar_const(x.args[0]):
+        return (-x.args[0]) * x.args[1]
+    return None
 
 
 @rule("mul")
@@ -202,11 +207,16 @@ def _stop_constant(x):
 
 # -- broadcasting that the elementwise op does anyway ------------------------------------
 def _drop_broadcast(op: str):
-    """``broadcast_to(s) * y -> s * y`` when the result keeps its shape without it."""
+    """Apply elementwise ops before broadcasting: ``broadcast_to(s) * y -> s * y`` when y
+    has the full shape already, ``c * broadcast_to(s) -> broadcast_to(c * s)`` otherwise."""
     def fn(*args):
         if not any(a.op == "broadcast_to" for a in args):
             return None
-        return apply(op, *(a.args[0] if a.op == "broadcast_to" else a for a in args))
+        from .dims import broadcast_shapes
+        from .ops.shape import broadcast_to
+        shape = broadcast_shapes(op, [a.dims for a in args], [a.op for a in args])
+        inner = apply(op, *(a.args[0] if a.op == "broadcast_to" else a for a in args))
+        return broadcast_to(inner, shape)
     return fn
 
 
