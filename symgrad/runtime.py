@@ -7,10 +7,19 @@ from __future__ import annotations
 import numpy as np
 
 
+def _buffer(x, out):
+    """``out``, or a new float array shaped like ``x`` (0-d for scalars) to work in place."""
+    if out is not None:
+        return out
+    x = np.asarray(x)
+    return np.empty(x.shape, x.dtype if x.dtype.kind == "f" else np.float64)
+
+
 def sigmoid(x, out=None):
     """1 / (1 + exp(-x)); exp overflows to inf for x < -709, giving the exact limit 0."""
+    r = _buffer(x, out)
+    np.negative(x, out=r)
     with np.errstate(over="ignore"):
-        r = np.negative(x, out=out)
         np.exp(r, out=r)
     r += 1.0
     return np.reciprocal(r, out=r)
@@ -19,7 +28,8 @@ def sigmoid(x, out=None):
 def softplus(x, out=None):
     """log(1 + exp(x)) computed as max(x, 0) + log1p(exp(-|x|)): no overflow at 1000."""
     positive = np.maximum(x, 0)  # read x before `out` (which may be x's buffer) is written
-    r = np.abs(x, out=out)
+    r = _buffer(x, out)
+    np.abs(x, out=r)
     np.negative(r, out=r)
     np.exp(r, out=r)
     np.log1p(r, out=r)
