@@ -281,13 +281,16 @@ def function(inputs, outputs) -> Function:
 
 
 def evaluate(e: Expr, values: dict):
-    """``e.eval(values)``: compile ``e`` for the symbols it depends on (cached), then run."""
-    symbols = sorted(n for n in e.g.ancestors([e.node]) if e.g[n]["op"] == "symbol")
+    """``e.eval(values)``: compile ``e`` for the symbols it depends on and those given (they
+    bind named dimensions, as for a gradient ``fill(("n", 3), 1.0)``), cached, then run."""
+    symbols = {n for n in e.g.ancestors([e.node]) if e.g[n]["op"] == "symbol"}
     given = {}
     for key, value in values.items():
         if not isinstance(key, Expr):
             raise ArgumentError(f"eval takes {{symbol: value}}; got the key {key!r}")
+        common_graph([e.g, key.g], "eval")
         given[key.node] = value
+    symbols = sorted(symbols | set(given))
     missing = [repr(Expr(e.g, n)) for n in symbols if n not in given]
     if missing:
         raise ArgumentError("eval needs a value for " + ", ".join(missing))

@@ -171,11 +171,11 @@ def power(a, b) -> Expr:
 
     >>> sg.power(x, 2.5)
     """
-    if isinstance(b, numbers.Integral) or isinstance(b, float) and b.is_integer() and abs(b) < 2**31:
+    if isinstance(b, numbers.Integral) or isinstance(b, float) and b.is_integer() and -2**31 < b < 2**31:
         return int_power(a, int(b))
     if isinstance(b, Expr) and is_constant(b) and b.ndim == 0:
         v = b.attrs["value"][()]
-        if float(v).is_integer() and abs(v) < 2**31:
+        if float(v).is_integer() and -2**31 < v < 2**31:  # `abs` here is sg.abs
             return int_power(a, int(v))
     return apply("power", a, b)
 
