@@ -21,7 +21,7 @@ from .autodiff import diff, grad, vjp
 from .rewrite import simplify
 from .compile import Function, function
 from .check import check_grad
-from .viz import to_dot
+from .viz import draw, to_dot
 from .leaves import matrix, scalar, scalars, tensor, vector
 
 __all__ = [name for name in dir() if not name.startswith("_")]

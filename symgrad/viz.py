@@ -1,20 +1,98 @@
-"""Graphviz DOT text of a graph, with gradient nodes drawn apart."""
+"""Pictures of graphs: Graphviz DOT text, matplotlib drawings, and notebook display.
+
+``to_dot`` and ``draw`` show the same things: every node the outputs need, labelled with its
+op (a leaf with its name or value, a named intermediate with its name), short parameters
+and its shape when not scalar; input symbols, forward nodes and the gradient nodes a
+derivative added, each in its own style; and on each edge the argument position where the
+order of arguments matters (``a - b``, ``a @ b``) or a repeat count (``x * x``).
+"""
 from __future__ import annotations
 
+import networkx as nx
+
 from . import dims as D
+from .errors import SymgradError, UnsupportedError
 from .expr import Expr
+from .ops.shape import _index_code
+
+COMMUTATIVE = {"add", "mul", "maximum", "minimum", "equal", "not_equal"}
+
+# kind: (fill colour, border colour, border line style, box shape, legend text, look in words)
+STYLES = {
+    "input": ("#dbe8f7", "#1c5d99", "solid", "square", "input symbols", "blue boxes"),
+    "forward": ("#ffffff", "#343a40", "solid", "round", "forward nodes", "white"),
+    "gradient": ("#ffd8a8", "#d9480f", "dashed", "round", "gradient nodes (added by a derivative)",
+                 "orange, dashed"),
+}
+_EDGE = "#495057"
 
 
-def node_label(e: Expr) -> str:
-    """A short label: the op, the name or value of a leaf, the shape when not scalar."""
-    if e.op == "symbol":
-        text = str(e.name)
+class _PlainDims:
+    """Prints dimensions as they are, for an index in a label (``[1:n]``)."""
+    dim = staticmethod(str)
+
+
+def node_kind(e: Expr) -> str:
+    """``"gradient"`` for nodes a derivative added, ``"input"`` for symbols, else ``"forward"``."""
+    return "gradient" if e.is_gradient else "input" if e.op == "symbol" else "forward"
+
+
+def _params_text(e: Expr) -> list:
+    parts = []
+    for key, value in e.attrs["params"]:
+        if key in ("shape", "dtype", "name") or value is None or value is False:
+            continue
+        if key == "index":
+            text = f"[{_index_code(value, _PlainDims)}]"
+        else:
+            value = value[0] if isinstance(value, tuple) and len(value) == 1 else value
+            text = f"{key}={value}"
+        if len(text) <= 16:
+            parts.append(text)
+    return parts
+
+
+def node_label(e: Expr, sep: str = " ") -> str:
+    """The op (a symbol's or named intermediate's name, a constant's value), short
+    parameters, and the shape when not scalar, joined by ``sep``.
+
+    >>> sg.viz.node_label(sg.vector("v", 3) ** 2)
+    'int_power n=2 (3,)'
+    """
+    if e.op in ("symbol", "name"):
+        head = str(e.name)
     elif e.op == "constant":
         value = e.attrs["value"]
-        text = f"{value[()]:g}" if value.ndim == 0 else f"const{D.fmt_shape(value.shape)}"
+        head = f"{value[()]:g}" if value.ndim == 0 else "const"
     else:
-        text = e.op
-    return text if e.ndim == 0 else f"{text} {D.fmt_shape(e.dims)}"
+        head = e.op
+    parts = [head, *_params_text(e)]
+    if e.ndim:
+        parts.append(D.fmt_shape(e.dims))
+    return sep.join(parts)
+
+
+def edge_label(op: str, positions: tuple) -> str:
+    """Argument positions where order matters, ``×k`` for a repeated commutative argument."""
+    if op not in COMMUTATIVE:
+        return ",".join(map(str, positions))
+    return f"×{len(positions)}" if len(positions) > 1 else ""
+
+
+def _subgraph(outputs):
+    """The outputs as a list, their graph, and the sorted nodes they need."""
+    outputs = [outputs] if isinstance(outputs, Expr) else list(outputs)
+    if not outputs or not all(isinstance(e, Expr) for e in outputs):
+        raise SymgradError(f"draw/to_dot take an expression or a list of expressions, "
+                               f"got {outputs!r}")
+    g = outputs[0].g
+    return outputs, g, sorted(g.ancestors([e.node for e in outputs]))
+
+
+def _edges(g, nodes):
+    """``(arg, user, label)`` for each edge among ``nodes``, in node order."""
+    for arg, user, data in sorted(g.nx.subgraph(nodes).edges(data=True)):
+        yield arg, user, edge_label(g[user]["op"], data["positions"])
 
 
 def _quote(text: str) -> str:
@@ -22,31 +100,106 @@ def _quote(text: str) -> str:
 
 
 def to_dot(outputs) -> str:
-    """DOT source of the subgraph ``outputs`` need; gradient nodes are orange ellipses,
-    inputs boxes, and an edge's label gives the argument position when order matters.
+    """DOT source of the subgraph ``outputs`` need: inputs blue boxes, forward nodes white,
+    gradient nodes orange and dashed; edges carry argument positions where order matters.
 
     >>> print(sg.to_dot(sg.grad((x + y) * z, x)))
     """
-    outputs = [outputs] if isinstance(outputs, Expr) else list(outputs)
-    g = outputs[0].g
-    nodes = sorted(g.ancestors([e.node for e in outputs]))
-    lines = ["digraph symgrad {", "  rankdir=LR;", '  node [fontname="Helvetica"];']
+    outputs, g, nodes = _subgraph(outputs)
+    legend = "; ".join(f"{look}: {text}" for *_, text, look in STYLES.values())
+    lines = ["digraph symgrad {", "  rankdir=LR;", '  node [fontname="Helvetica"];',
+             f"  label={_quote(legend)}; fontsize=10;"]
     for node in nodes:
         e = Expr(g, node)
-        style = ('shape=box, style=filled, fillcolor="#dbe8f7"' if e.op == "symbol" else
-                 'shape=ellipse, style=filled, fillcolor="#ffd8a8", color="#d9480f"' if e.is_gradient
-                 else "shape=ellipse")
-        lines.append(f"  n{node} [label={_quote(node_label(e))}, {style}];")
-    for node in nodes:
-        args = g[node]["args"]
-        ordered = len(args) > 1 and g[node]["op"] in ("sub", "div", "power", "matmul", "where",
-                                                       "less", "less_equal", "greater",
-                                                       "greater_equal", "concatenate")
-        for position, arg in enumerate(args):
-            label = f' [label="{position}"]' if ordered else ""
-            lines.append(f"  n{arg} -> n{node}{label};")
+        fill, border, line, shape, *_ = STYLES[node_kind(e)]
+        lines.append(f"  n{node} [label={_quote(node_label(e, chr(10)))}, "
+                     f"shape={'box' if shape == 'square' else 'ellipse'}, "
+                     f'style="filled,{line}", fillcolor="{fill}", color="{border}"];')
+    for arg, user, label in _edges(g, nodes):
+        colour = STYLES["gradient"][1] if g[user]["grad"] else _EDGE
+        text = f", label={_quote(label)}" if label else ""
+        lines.append(f'  n{arg} -> n{user} [color="{colour}"{text}];')
     for i, e in enumerate(outputs):
         lines.append(f'  out{i} [shape=plaintext, label="output {i}"];')
         lines.append(f"  n{e.node} -> out{i};")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def layout(g, nodes) -> dict:
+    """``{node: (x, y)}``: x is the node's topological generation (inputs at 0; a constant
+    sits just before its first user), and within a column nodes are ordered by the mean
+    height of their arguments, which keeps most edges from crossing."""
+    sub = g.nx.subgraph(nodes)
+    column = {n: x for x, layer in enumerate(nx.topological_generations(sub)) for n in layer}
+    for n in nodes:
+        if g[n]["op"] == "constant" and sub.out_degree(n):
+            column[n] = min(column[u] for u in sub.successors(n)) - 1
+    layers: dict = {}
+    for n in nodes:
+        layers.setdefault(column[n], []).append(n)
+    pos: dict = {}
+    for x in sorted(layers):
+        def height(n):
+            ys = [pos[p][1] for p in sub.predecessors(n)]
+            return (0, -sum(ys) / len(ys), n) if ys else (1 if x else 0, 0.0, n)
+        layer = sorted(layers[x], key=height)
+        for i, node in enumerate(layer):
+            pos[node] = (x, (len(layer) - 1) / 2 - i)
+    return pos
+
+
+def draw(outputs, ax=None):
+    """Draw the graph ``outputs`` need with matplotlib, in layers from inputs (left) to
+    outputs; gradient nodes are orange and dashed.  Returns the matplotlib Axes.
+
+    >>> ax = sg.draw([f, *sg.grad(f, [x, y, z])])
+    """
+    try:
+        import matplotlib.pyplot as plt
+        from matplotlib.patches import FancyArrowPatch, Patch
+    except ImportError:
+        raise UnsupportedError("sg.draw needs matplotlib, an optional extra: "
+                               "pip install 'symgrad[plot]'") from None
+    outputs, g, nodes = _subgraph(outputs)
+    pos = layout(g, nodes)
+    columns = max(x for x, _ in pos.values()) + 1
+    rows = max(2 * abs(y) for _, y in pos.values()) + 1
+    if ax is None:
+        _, ax = plt.subplots(figsize=(min(1.6 * columns + 0.8, 40), min(0.9 * rows + 1.0, 40)))
+    boxes, kinds = {}, set()
+    for node in nodes:
+        e = Expr(g, node)
+        kinds.add(node_kind(e))
+        fill, border, line, shape, *_ = STYLES[node_kind(e)]
+        boxes[node] = ax.text(*pos[node], node_label(e, "\n"), ha="center", va="center",
+                              fontsize=9, zorder=3,
+                              bbox=dict(boxstyle=f"{shape},pad=0.4", fc=fill, ec=border, ls=line,
+                                        lw=1.3))
+    for arg, user, label in _edges(g, nodes):
+        colour = STYLES["gradient"][1] if g[user]["grad"] else _EDGE
+        # the arrow is clipped to both boxes; boxes are drawn first (lower zorder), so
+        # their positions are known when the arrow is drawn
+        ax.add_patch(FancyArrowPatch(pos[arg], pos[user], patchA=boxes[arg].get_bbox_patch(),
+                                     patchB=boxes[user].get_bbox_patch(), arrowstyle="-|>",
+                                     mutation_scale=11, color=colour, lw=1.0, shrinkB=1,
+                                     zorder=4))
+        if label:
+            (xa, ya), (xb, yb) = pos[arg], pos[user]
+            t = 1 - 0.45 / (xb - xa)
+            ax.text(xa + t * (xb - xa), ya + t * (yb - ya), label, fontsize=7.5, color=colour,
+                    ha="center", va="center", zorder=5,
+                    bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none"))
+    for node in {e.node for e in outputs}:
+        which = ", ".join(str(i) for i, e in enumerate(outputs) if e.node == node)
+        ax.annotate(f"output {which}", xy=(0.5, 0), xycoords=boxes[node], xytext=(0, -6),
+                    textcoords="offset points", ha="center", va="top", fontsize=7.5,
+                    color="#2b8a3e", zorder=5)
+    ax.set_xlim(-0.6, columns - 0.4)
+    ax.set_ylim(-rows / 2 - 0.1, rows / 2 + 0.1)
+    ax.axis("off")
+    handles = [Patch(fc=fill, ec=border, ls=line, label=text)
+               for kind, (fill, border, line, _, text, _) in STYLES.items() if kind in kinds]
+    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(handles),
+              frameon=False, fontsize=8)
+    return ax
