@@ -110,7 +110,9 @@ def grad(cost, wrt, disconnected: str = "zero"):
     if cost.ndim != 0:
         raise ShapeError(f"grad: the cost must be a scalar, got shape {cost.dims}; "
                          "use sg.vjp or sg.jacobian for other outputs")
-    return vjp(cost, wrt, constant(1.0, cost.dtype, cost.g), disconnected)
+    with cost.g.marking_gradient():  # the seed is a gradient node too (drawn as one)
+        seed = constant(1.0, cost.dtype, cost.g)
+    return vjp(cost, wrt, seed, disconnected)
 
 
 def diff(f, x, n: int = 1) -> Expr:
