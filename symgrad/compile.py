@@ -175,6 +175,11 @@ class Function:
         ins = ", ".join(f"{x.name}{D.fmt_shape(x.dims)}" for x in self.inputs)
         return f"<symgrad.Function ({ins}) -> {len(self.outputs)} output(s)>"
 
+    def _repr_markdown_(self) -> str:
+        """Notebook display: inputs, outputs and the generated source."""
+        from .viz import function_markdown
+        return function_markdown(self)
+
 
 _MISSING = object()
 

@@ -89,6 +89,11 @@ class Expr:
         label = f" {self.name!r}" if self.name is not None else ""
         return f"<Expr {self.op}{label} shape={D.fmt_shape(self.dims)} dtype={self.dtype}>"
 
+    def _repr_markdown_(self) -> str:
+        """Notebook display: the formula, shape, dtype and graph size."""
+        from .viz import expr_markdown
+        return expr_markdown(self)
+
     # -- identity: Expr is hashable, `==` is identity (comparisons use < <= > >=) ------
     def __hash__(self) -> int:
         return hash((id(self.g), self.node))

@@ -8,6 +8,8 @@ order of arguments matters (``a - b``, ``a @ b``) or a repeat count (``x * x``).
 """
 from __future__ import annotations
 
+import html
+
 import networkx as nx
 
 from . import dims as D
@@ -200,6 +202,37 @@ def draw(outputs, ax=None):
     ax.axis("off")
     handles = [Patch(fc=fill, ec=border, ls=line, label=text)
                for kind, (fill, border, line, _, text, _) in STYLES.items() if kind in kinds]
-    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(handles),
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles),
               frameon=False, fontsize=8)
     return ax
+
+
+FORMULA_NODES = 60  # a larger expression shows no formula in a notebook: it would not be read
+
+
+def expr_markdown(e: Expr) -> str:
+    """Notebook display of an expression: its formula (small graphs; shared nodes named),
+    shape, dtype, and how many nodes it needs, of which a derivative added how many."""
+    from .sympy_bridge import latex
+    nodes = e.g.ancestors([e.node])
+    added = sum(1 for n in nodes if e.g[n]["grad"])
+    formula = ""
+    if len(nodes) <= FORMULA_NODES:
+        try:
+            formula = f"$${latex(e, cse=True)}$$\n\n"
+        except SymgradError:  # an op or shape without a SymPy form: show the rest
+            pass
+    what = e.op if e.name is None else f"{e.op} {html.escape(str(e.name))}"
+    return (f"{formula}symgrad expression ({what}): shape `{D.fmt_shape(e.dims)}`, dtype "
+            f"`{e.dtype}`; needs {len(nodes)} nodes ({added} added by derivatives) of a "
+            f"graph of {len(e.g)}")
+
+
+def function_markdown(fn) -> str:
+    """Notebook display of a compiled function: its inputs, outputs and generated source."""
+    ins = ", ".join(f"`{html.escape(str(x.name))}` {D.fmt_shape(x.dims)}" for x in fn.inputs)
+    outs = ", ".join(D.fmt_shape(e.dims) for e in fn.outputs)
+    lines = fn.source.count("\n")
+    return (f"symgrad compiled function of {ins} returning {len(fn.outputs)} output(s), "
+            f"shape {outs}\n\n<details><summary>generated NumPy source ({lines} lines)"
+            f"</summary>\n\n```python\n{fn.source}```\n\n</details>")

@@ -150,3 +150,32 @@ def test_circuit_gradient_nodes_compute_the_chain_rule():
     x, y, z = (sg.Expr(g, n) for n in sorted(g.nx.nodes)[:3])
     values = sg.function([x, y, z], [f, *grads])(-2.0, 5.0, -4.0)
     np.testing.assert_array_equal(values, [(-2 + 5) * -4, -4, -4, -2 + 5])
+
+
+def test_expression_shows_its_formula_shape_and_graph_size_in_notebooks():
+    x, y = sg.scalars("x y")
+    gx = sg.grad(sg.sin(x) * y, x)
+    text = gx._repr_markdown_()
+    formula = text.split("$$")[1]
+    assert formula == sg.latex(gx, cse=True)
+    needed = gx.g.ancestors([gx.node])
+    added = sum(gx.g[n]["grad"] for n in needed)
+    assert added > 0
+    assert f"needs {len(needed)} nodes ({added} added by derivatives) of a graph of {len(gx.g)}" in text
+    assert "shape `()`, dtype `float64`" in text
+
+
+def test_large_expression_shows_no_formula():
+    x = sg.scalar("x")
+    e = x
+    for _ in range(sg.viz.FORMULA_NODES):
+        e = sg.sin(e)
+    assert "$$" not in e._repr_markdown_() and "(sin)" in e._repr_markdown_()
+
+
+def test_function_shows_inputs_outputs_and_source_in_notebooks():
+    X, w = sg.matrix("X", ("n", 3)), sg.vector("w", 3)
+    fn = sg.function([X, w], [X @ w, sg.sum(w)])
+    text = fn._repr_markdown_()
+    assert "`X` (n, 3), `w` (3,)" in text and "2 output(s), shape (n,), ()" in text
+    assert f"```python\n{fn.source}```" in text
