@@ -1,0 +1,251 @@
+"""Compilation to NumPy: pruning, sharing, buffer reuse against a naive evaluation, argument
+checking with clear messages, dtypes, hostile symbol names, eval, fresh outputs."""
+from __future__ import annotations
+
+import ast
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import symgrad as sg
+
+
+def test_outputs_are_pruned():
+    """A function of z alone computes nothing of x and y."""
+    x, y, z = sg.scalars("x y z")
+    unrelated = sg.exp(x) * sg.log(y)
+    fn = sg.function([x, y, z], sg.sin(z))
+    assert "exp" not in fn.source and "log" not in fn.source
+    assert fn(1.0, 2.0, 0.5) == np.sin(0.5)
+    both = sg.function([x, y, z], [unrelated, sg.sin(z)])
+    assert "np.exp" in both.source
+
+
+def test_shared_work_is_computed_once():
+    x, y = sg.scalars("x y")
+    a = sg.exp(x) * sg.sin(y)
+    fn = sg.function([x, y], [a * 2, a * 3, a + 1, sg.grad(a, x)])
+    assert fn.source.count("np.exp(") == 1 and fn.source.count("np.sin(") == 1
+    v = np.exp(0.3) * np.sin(0.7)
+    assert fn(0.3, 0.7) == pytest.approx((2 * v, 3 * v, v + 1, v))
+
+
+def test_dead_buffers_are_reused(rng):
+    X = sg.matrix("X", (4, 5))
+    out = sg.tanh(sg.exp(sg.sin(X) * 2 + 1) - X) * X
+    fn = sg.function([X], [out, sg.grad(sg.sum(out), X)])
+    assert "out=" in fn.source
+    value = rng.standard_normal((4, 5))
+    t = np.tanh(np.exp(np.sin(value) * 2 + 1) - value)
+    got, g = fn(value)
+    np.testing.assert_allclose(got, t * value, rtol=1e-14)
+    dt = (1 - t * t) * (np.exp(np.sin(value) * 2 + 1) * 2 * np.cos(value) - 1)
+    np.testing.assert_allclose(g, dt * value + t, rtol=1e-13)
+
+
+# -- random programs: the compiled function (with its buffer plan) against plain NumPy ------
+def _np_sum0(a):
+    if a.ndim == 0:  # NumPy accepts axis=0 on 0-d arrays; symgrad's ShapeError is deliberate
+        raise ValueError("axis 0 is out of range for a 0-d array")
+    return np.sum(a, 0, keepdims=True)
+
+
+RANDOM_OPS = [
+    (2, lambda a, b: a + b, np.add), (2, lambda a, b: a - b, np.subtract),
+    (2, lambda a, b: a * b, np.multiply), (2, lambda a, b: a @ b, np.matmul),
+    (1, sg.sin, np.sin), (1, sg.tanh, np.tanh), (1, sg.sigmoid, lambda a: 1 / (1 + np.exp(-a))),
+    (1, lambda a: -a, np.negative), (1, lambda a: a * a, np.square),
+    (1, lambda a: a.T, np.transpose), (1, lambda a: sg.sum(a, 0, keepdims=True), _np_sum0),
+    (1, lambda a: a[::-1], lambda a: a[::-1]), (1, lambda a: sg.maximum(a, 0.5),
+                                                lambda a: np.maximum(a, 0.5)),
+]
+
+
+@settings(max_examples=60)
+@given(program=st.lists(st.tuples(st.integers(0, len(RANDOM_OPS) - 1), st.integers(0, 99),
+                                  st.integers(0, 99)), min_size=1, max_size=25),
+       picks=st.lists(st.integers(0, 99), min_size=1, max_size=4), seed=st.integers(0, 2**32 - 1))
+def test_random_programs_match_numpy(program, picks, seed):
+    rng = np.random.default_rng(seed)
+    with sg.Graph():
+        inputs = [sg.matrix("X", (3, 3)), sg.vector("v", 3), sg.scalar("s"), sg.matrix("Y", (3, 3))]
+        arrays = [rng.standard_normal((3, 3)), rng.standard_normal(3), np.array(rng.standard_normal()),
+                  rng.standard_normal((3, 3))]
+        exprs, values = list(inputs), list(arrays)
+        for op, i, j in program:
+            arity, build, reference = RANDOM_OPS[op]
+            # the first operand is one of the last three values, so chains (and dead buffers) form
+            operands = [len(exprs) - 1 - i % 3, j % len(exprs)][:arity]
+            try:
+                e = build(*(exprs[k] for k in operands))
+            except sg.ShapeError:  # e.g. matmul of a scalar: NumPy refuses it too
+                with pytest.raises((ValueError, IndexError)):
+                    reference(*(values[k] for k in operands))
+                continue
+            exprs.append(e)
+            values.append(np.asarray(reference(*(values[k] for k in operands))))
+        chosen = [k % len(exprs) for k in picks]
+        fn = sg.function(inputs, [exprs[k] for k in chosen])
+        copies = [np.copy(a) for a in arrays]
+        first = fn(*arrays)
+        kept = [np.copy(r) for r in first]
+        second = fn(*arrays)
+        for k, got, again, saved in zip(chosen, first, second, kept):
+            assert np.shape(got) == np.shape(values[k])
+            np.testing.assert_allclose(got, values[k], rtol=1e-12, atol=1e-300, equal_nan=True,
+                                       err_msg=fn.source)
+            np.testing.assert_array_equal(got, saved)  # the second call did not write into it
+            np.testing.assert_array_equal(again, saved)
+        for a, c in zip(arrays, copies):
+            np.testing.assert_array_equal(a, c)  # inputs are never written
+
+
+# -- calling ------------------------------------------------------------------------------------
+def test_call_by_position_and_name(rng):
+    X, W, b = sg.matrix("X", ("n", 3)), sg.matrix("W", (3, 2)), sg.vector("b", 2)
+    fn = sg.function([X, W, b], X @ W + b)
+    Xv, Wv, bv = rng.standard_normal((4, 3)), rng.standard_normal((3, 2)), rng.standard_normal(2)
+    expected = Xv @ Wv + bv
+    for result in (fn(Xv, Wv, bv), fn(X=Xv, W=Wv, b=bv), fn(Xv, b=bv, W=Wv), fn(b=bv, W=Wv, X=Xv)):
+        np.testing.assert_allclose(result, expected, rtol=1e-14)
+    np.testing.assert_allclose(fn(Xv[:1], Wv, bv), expected[:1], rtol=1e-14)  # any n
+
+
+def test_single_output_and_tuple():
+    x = sg.scalar("x")
+    one = sg.function([x], x * 2)(3.0)
+    many = sg.function([x], [x * 2])(3.0)
+    assert one == 6.0 and isinstance(one, np.float64)
+    assert isinstance(many, tuple) and many == (6.0,)
+    assert sg.function([], sg.constant(2.0) * 3)() == 6.0
+
+
+def _messages(fn, *args, **kwargs) -> str:
+    with pytest.raises(sg.ArgumentError) as info:
+        fn(*args, **kwargs)
+    return str(info.value)
+
+
+def test_argument_errors_name_the_argument_and_the_expectation():
+    X, W = sg.matrix("X", ("n", 3)), sg.matrix("W", (3, "k"))
+    Y = sg.matrix("Y", ("n", "k"))
+    fn = sg.function([X, W, Y], sg.sum(X @ W * Y))
+    ok = (np.ones((2, 3)), np.ones((3, 4)), np.ones((2, 4)))
+    assert fn(*ok) == 24.0
+
+    msg = _messages(fn, *ok[:2])
+    assert "takes 3 arguments" in msg and "'X', 'W', 'Y'" in msg and "got 2" in msg
+    assert "got 4" in _messages(fn, *ok, 1.0)
+    msg = _messages(fn, np.ones(3), *ok[1:])
+    assert "argument 0 ('X')" in msg and "2 dimension(s)" in msg and "(n, 3)" in msg and "(3,)" in msg
+    msg = _messages(fn, np.ones((2, 5)), *ok[1:])
+    assert "argument 0 ('X')" in msg and "(n, 3)" in msg and "(2, 5)" in msg and "axis 1" in msg
+    msg = _messages(fn, ok[0], ok[1], np.ones((3, 4)))
+    assert "argument 2 ('Y')" in msg and "'n' = 3" in msg and "'n' = 2" in msg
+    msg = _messages(fn, ok[0], ok[1], np.ones((2, 5)))
+    assert "argument 2 ('Y')" in msg and "'k' = 5" in msg and "'k' = 4" in msg
+    msg = _messages(fn, ok[0].astype(complex), *ok[1:])
+    assert "argument 0 ('X')" in msg and "complex128" in msg and "float64" in msg
+    assert "not an array" in _messages(fn, [[1.0, 2.0], [3.0]], *ok[1:])
+    assert "no input is named 'Z'" in _messages(fn, *ok, Z=1.0)
+    assert "'X' was given twice" in _messages(fn, ok[0], X=ok[0], W=ok[1], Y=ok[2])
+    assert "missing argument(s) 'W', 'Y'" in _messages(fn, X=ok[0])
+    A = sg.matrix("A", ("m", "m"))
+    msg = _messages(sg.function([A], A), np.ones((2, 3)))
+    assert "'m' = 3" in msg and "'m' = 2" in msg
+
+
+def test_compile_errors():
+    x, y = sg.scalars("x y")
+    with pytest.raises(sg.ArgumentError, match="depends on the symbol .*'y'.* not among the inputs"):
+        sg.function([x], x * y)
+    with pytest.raises(sg.ArgumentError, match="input 1 must be a symbol"):
+        sg.function([x, x * 2], x)
+    with pytest.raises(sg.ArgumentError, match="appears twice"):
+        sg.function([x, x], x)
+
+
+def test_dtype_casting():
+    x = sg.vector("x", 3)
+    fn = sg.function([x], x * 2)
+    out = fn(np.array([1, 2, 3], dtype=np.float32))
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(fn([1, 2, 3]), [2.0, 4.0, 6.0])  # ints and lists are fine
+
+
+def test_float32_stays_float32(rng):
+    X, w = sg.matrix("X", ("n", 3), dtype="float32"), sg.vector("w", 3, dtype="float32")
+    C = sg.mean(sg.sigmoid(X @ w) ** 2) + 0.5 * sg.sum(w * w)
+    nodes = sorted(C.g.ancestors([C.node]))
+    assert all(C.g[n]["dtype"] in (np.float32, np.int64, bool) for n in nodes)
+    gw = sg.grad(C, w)
+    assert gw.dtype == np.float32
+    fn = sg.function([X, w], [C, gw])
+    Xv, wv = rng.standard_normal((5, 3)).astype(np.float32), rng.standard_normal(3).astype(np.float32)
+    cost, g = fn(Xv, wv)
+    assert cost.dtype == np.float32 and g.dtype == np.float32
+    s = 1 / (1 + np.exp(-(Xv.astype(np.float64) @ wv)))
+    np.testing.assert_allclose(cost, np.mean(s ** 2) + 0.5 * wv @ wv, rtol=1e-6)
+    np.testing.assert_allclose(g, Xv.T @ (2 * s * s * (1 - s)) / 5 + wv, rtol=1e-5)
+    assert fn(Xv.astype(np.float64), wv)[0].dtype == np.float32  # float64 input cast down
+
+
+_OWN_NAME = re.compile(r"^(a|d|t|c)\d+$|^symgrad_fn_\d+$|^np$|^rt$")
+
+
+@pytest.mark.parametrize("name", ["x); import os #", "a\nimport os", "np", "t3", "a0", "def",
+                                  "__import__('os')", "'\"", ""])
+def test_hostile_names_are_never_identifiers(name, rng):
+    x = sg.vector(name, 3)
+    y = sg.scalar(name)  # two symbols with the same name
+    fn = sg.function([x, y], [sg.sum(sg.exp(x)) * y, x * 2])
+    value = rng.standard_normal(3)
+    total, double = fn(value, 1.5)
+    assert total == pytest.approx(np.exp(value).sum() * 1.5)
+    np.testing.assert_array_equal(double, value * 2)
+    tree = ast.parse(fn.source)
+    assert not any(isinstance(n, (ast.Import, ast.ImportFrom)) for n in ast.walk(tree))
+    identifiers = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    identifiers |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.arguments) for a in n.args}
+    assert all(_OWN_NAME.match(i) for i in identifiers), identifiers
+    code_lines = [line for line in fn.source.splitlines() if not line.strip().startswith("#")]
+    assert all(name not in line for line in code_lines) if len(name) > 3 else True
+    assert len(fn.source.splitlines()) == fn.source.count("\n")  # no line break smuggled in
+    msg = _messages(fn, np.ones(2), 1.0)
+    assert repr(name) in msg
+
+
+def test_eval(rng):
+    x, W = sg.vector("x", 3), sg.matrix("W", (2, 3))
+    e = sg.tanh(W @ x)
+    Wv, xv = rng.standard_normal((2, 3)), rng.standard_normal(3)
+    np.testing.assert_allclose(e.eval({x: xv, W: Wv}), np.tanh(Wv @ xv), rtol=1e-14)
+    np.testing.assert_allclose(e.eval({W: Wv, x: 2 * xv}), np.tanh(Wv @ (2 * xv)), rtol=1e-14)
+    assert (sg.constant(2.0) * 3).eval() == 6.0
+    with pytest.raises(sg.ArgumentError, match="eval needs a value for .*'W'"):
+        e.eval({x: xv})
+    with pytest.raises(sg.ArgumentError, match="eval takes"):
+        e.eval({"x": xv})
+
+
+def test_outputs_are_fresh_arrays(rng):
+    """Mutating a result never changes an input, a constant, or a later result."""
+    X = sg.matrix("X", (2, 3))
+    C = sg.constant(np.arange(6.0).reshape(2, 3))
+    outputs = [X, X.T, X[0], X.reshape(6), C, C.T, sg.sin(X), sg.broadcast_to(X[0], (4, 3)),
+               sg.stop_gradient(X)]
+    fn = sg.function([X], outputs)
+    value = rng.standard_normal((2, 3))
+    keep = value.copy()
+    first = fn(value)
+    expected = [np.copy(r) for r in first]
+    for r in first:
+        assert r.flags.writeable
+        r[...] = 99.0
+    np.testing.assert_array_equal(value, keep)
+    for again, want in zip(fn(value), expected):
+        np.testing.assert_array_equal(again, want)
+    assert not any(np.shares_memory(r, value) for r in fn(value))
