@@ -9,13 +9,18 @@ order of arguments matters (``a - b``, ``a @ b``) or a repeat count (``x * x``).
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
 import networkx as nx
 
 from . import dims as D
 from .errors import SymgradError, UnsupportedError
 from .expr import Expr
+from .graph import Graph
 from .ops.shape import _index_code
+
+if TYPE_CHECKING:
+    from .compile import Function
 
 COMMUTATIVE = {"add", "mul", "maximum", "minimum", "equal", "not_equal"}
 
@@ -35,7 +40,11 @@ class _PlainDims:
 
 
 def node_kind(e: Expr) -> str:
-    """``"gradient"`` for nodes a derivative added, ``"input"`` for symbols, else ``"forward"``."""
+    """``"gradient"`` for nodes a derivative added, ``"input"`` for symbols, else ``"forward"``.
+
+    >>> sg.viz.node_kind(sg.grad(x * x, x))
+    'gradient'
+    """
     return "gradient" if e.is_gradient else "input" if e.op == "symbol" else "forward"
 
 
@@ -75,7 +84,11 @@ def node_label(e: Expr, sep: str = " ") -> str:
 
 
 def edge_label(op: str, positions: tuple) -> str:
-    """Argument positions where order matters, ``×k`` for a repeated commutative argument."""
+    """Argument positions where order matters, ``×k`` for a repeated commutative argument.
+
+    >>> sg.viz.edge_label("sub", (1,)), sg.viz.edge_label("mul", (0, 1))
+    ('1', '×2')
+    """
     if op not in COMMUTATIVE:
         return ",".join(map(str, positions))
     return f"×{len(positions)}" if len(positions) > 1 else ""
@@ -101,7 +114,7 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def to_dot(outputs) -> str:
+def to_dot(outputs: Expr | list) -> str:
     """DOT source of the subgraph ``outputs`` need: inputs blue boxes, forward nodes white,
     gradient nodes orange and dashed; edges carry argument positions where order matters.
 
@@ -128,10 +141,14 @@ def to_dot(outputs) -> str:
     return "\n".join(lines) + "\n"
 
 
-def layout(g, nodes) -> dict:
+def layout(g: Graph, nodes) -> dict:
     """``{node: (x, y)}``: x is the node's topological generation (inputs at 0; a constant
     sits just before its first user), and within a column nodes are ordered by the mean
-    height of their arguments, which keeps most edges from crossing."""
+    height of their arguments, which keeps most edges from crossing.
+
+    >>> sg.viz.layout(f.g, f.g.ancestors([f.node]))[f.node]
+    (2, 0.0)
+    """
     sub = g.nx.subgraph(nodes)
     column = {n: x for x, layer in enumerate(nx.topological_generations(sub)) for n in layer}
     for n in nodes:
@@ -151,7 +168,7 @@ def layout(g, nodes) -> dict:
     return pos
 
 
-def draw(outputs, ax=None):
+def draw(outputs: Expr | list, ax=None):
     """Draw the graph ``outputs`` need with matplotlib, in layers from inputs (left) to
     outputs; gradient nodes are orange and dashed.  Returns the matplotlib Axes.
 
@@ -212,7 +229,10 @@ FORMULA_NODES = 60  # a larger expression shows no formula in a notebook: it wou
 
 def expr_markdown(e: Expr) -> str:
     """Notebook display of an expression: its formula (small graphs; shared nodes named),
-    shape, dtype, and how many nodes it needs, of which a derivative added how many."""
+    shape, dtype, and how many nodes it needs, of which a derivative added how many.
+
+    >>> print(sg.viz.expr_markdown(x * y))
+    """
     from .sympy_bridge import latex
     nodes = e.g.ancestors([e.node])
     added = sum(1 for n in nodes if e.g[n]["grad"])
@@ -228,8 +248,11 @@ def expr_markdown(e: Expr) -> str:
             f"graph of {len(e.g)}")
 
 
-def function_markdown(fn) -> str:
-    """Notebook display of a compiled function: its inputs, outputs and generated source."""
+def function_markdown(fn: Function) -> str:
+    """Notebook display of a compiled function: its inputs, outputs and generated source.
+
+    >>> print(sg.viz.function_markdown(sg.function([x], x * 2)))
+    """
     ins = ", ".join(f"`{html.escape(str(x.name))}` {D.fmt_shape(x.dims)}" for x in fn.inputs)
     outs = ", ".join(D.fmt_shape(e.dims) for e in fn.outputs)
     lines = fn.source.count("\n")
