@@ -222,3 +222,12 @@ def test_where_branch_not_taken_gives_zero_not_nan(name):
     for order, array in zip((1, 2), got):
         np.testing.assert_allclose(array, [_masked_reference(name, xv, order) for xv in values],
                                    rtol=1e-12)
+
+
+def test_check_grad():
+    """sg.check_grad is small for a correct gradient and sees a wrong one: the symbolic
+    gradient of x * stop_gradient(x) is x, central differences give 2x."""
+    x, y, v = sg.scalar("x"), sg.scalar("y"), sg.vector("v", 3)
+    cost = sg.sin(x) * y + sg.sum(v ** 3) * x
+    assert sg.check_grad(cost, [x, y, v], {x: 0.3, y: 2.0, v: np.array([0.5, -1.0, 2.0])}) < 1e-7
+    assert sg.check_grad(x * sg.stop_gradient(x), x, {x: 1.5}) == pytest.approx(0.5, rel=1e-6)
