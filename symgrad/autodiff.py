@@ -48,11 +48,14 @@ def backprop(seeds: dict, wrt: list) -> dict:
 
 
 def _fit(contribution: Expr, arg: Expr) -> Expr:
-    """Undo broadcasting: sum the contribution down to the argument's shape."""
+    """Undo broadcasting: sum the contribution down to the argument's shape; undo implicit
+    promotion: a float32 argument of a float64 result gets a float32 adjoint."""
     if contribution.dims != arg.dims:
         contribution = sum_to(contribution, arg.dims)
     if contribution.dims != arg.dims:
         contribution = broadcast_to(contribution, arg.dims)
+    if contribution.dtype != arg.dtype:
+        contribution = contribution.astype(arg.dtype)
     return contribution
 
 
