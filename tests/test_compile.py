@@ -191,6 +191,17 @@ def test_float32_stays_float32(rng):
     np.testing.assert_allclose(cost, np.mean(s ** 2) + 0.5 * wv @ wv, rtol=1e-6)
     np.testing.assert_allclose(g, Xv.T @ (2 * s * s * (1 - s)) / 5 + wv, rtol=1e-5)
     assert fn(Xv.astype(np.float64), wv)[0].dtype == np.float32  # float64 input cast down
+    per_row = sg.sum(sg.sigmoid(X @ w)) / X.shape[0]  # a size is weak, like a Python int
+    assert per_row.dtype == np.float32 and sg.grad(per_row, w).dtype == np.float32
+    b = sg.vector("b", "n")  # float64: promotes the cost, but w's gradient stays float32
+    mixed = sg.sum((X @ w) * b)
+    gw, gb = sg.grad(mixed, [w, b])
+    assert mixed.dtype == np.float64 and gw.dtype == np.float32 and gb.dtype == np.float64
+    bv = rng.standard_normal(5)
+    got_w, got_b = sg.function([X, w, b], [gw, gb])(Xv, wv, bv)
+    assert got_w.dtype == np.float32 and got_b.dtype == np.float64
+    np.testing.assert_allclose(got_w, Xv.T.astype(np.float64) @ bv, rtol=1e-6)
+    np.testing.assert_allclose(got_b, Xv @ wv, rtol=1e-6)
 
 
 _OWN_NAME = re.compile(r"^(a|d|t|c)\d+$|^symgrad_fn_\d+$|^np$|^rt$")
