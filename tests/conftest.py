@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 import symgrad as sg
 
@@ -113,3 +114,49 @@ def _directional(fn, args: list, positions: list, directions: list, eps: float =
         return fn(*a)
     up, down = moved(1), moved(-1)
     return [(np.asarray(u) - np.asarray(d)) / (2 * eps) for u, d in zip(up, down)]
+
+
+# -- random programs: compositions of elementwise ops, matmul and moves on small arrays -------
+def _np_sum0(a):
+    if a.ndim == 0:  # NumPy accepts axis=0 on 0-d arrays; symgrad's ShapeError is deliberate
+        raise ValueError("axis 0 is out of range for a 0-d array")
+    return np.sum(a, 0, keepdims=True)
+
+
+RANDOM_OPS = [  # (arity, symgrad builder, NumPy reference)
+    (2, lambda a, b: a + b, np.add), (2, lambda a, b: a - b, np.subtract),
+    (2, lambda a, b: a * b, np.multiply), (2, lambda a, b: a @ b, np.matmul),
+    (1, sg.sin, np.sin), (1, sg.tanh, np.tanh), (1, sg.sigmoid, lambda a: 1 / (1 + np.exp(-a))),
+    (1, lambda a: -a, np.negative), (1, lambda a: a * a, np.square),
+    (1, lambda a: a.T, np.transpose), (1, lambda a: sg.sum(a, 0, keepdims=True), _np_sum0),
+    (1, lambda a: a[::-1], lambda a: a[::-1]),
+    (1, lambda a: sg.maximum(a, 0.5), lambda a: np.maximum(a, 0.5)),
+]
+
+PROGRAMS = st.lists(st.tuples(st.integers(0, len(RANDOM_OPS) - 1), st.integers(0, 99),
+                              st.integers(0, 99)), min_size=1, max_size=25)
+
+
+def random_program(program: list, seed: int):
+    """Run ``program`` (steps ``(op, i, j)``) in symgrad and NumPy side by side on inputs
+    X (3, 3), v (3,), s (), Y (3, 3): returns the inputs, their values, every expression
+    built and its NumPy value.  A step whose shapes do not fit is skipped (NumPy must refuse
+    it too)."""
+    rng = np.random.default_rng(seed)
+    inputs = [sg.matrix("X", (3, 3)), sg.vector("v", 3), sg.scalar("s"), sg.matrix("Y", (3, 3))]
+    arrays = [rng.standard_normal((3, 3)), rng.standard_normal(3), np.array(rng.standard_normal()),
+              rng.standard_normal((3, 3))]
+    exprs, values = list(inputs), list(arrays)
+    for op, i, j in program:
+        arity, build, reference = RANDOM_OPS[op]
+        # the first operand is one of the last three values, so chains (and dead buffers) form
+        operands = [len(exprs) - 1 - i % 3, j % len(exprs)][:arity]
+        try:
+            e = build(*(exprs[k] for k in operands))
+        except sg.ShapeError:  # e.g. matmul of a scalar
+            with pytest.raises((ValueError, IndexError)):
+                reference(*(values[k] for k in operands))
+            continue
+        exprs.append(e)
+        values.append(np.asarray(reference(*(values[k] for k in operands))))
+    return inputs, arrays, exprs, values

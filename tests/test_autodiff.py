@@ -9,7 +9,10 @@ import pytest
 
 import symgrad as sg
 
-from conftest import check_grads
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import PROGRAMS, check_grads, random_program
 
 
 def test_circuit():
@@ -166,6 +169,16 @@ def test_second_derivatives_of_a_network_cost(rng):
     W, x = sg.matrix("W", (3, 4)), sg.vector("x", 4)
     out = sg.logsumexp(sg.sigmoid(W @ x)[1:] * 2.0) + sg.sum(sg.softplus(W[0] * x))
     check_grads(out, [W, x], {W: rng.standard_normal((3, 4)), x: rng.standard_normal(4)})
+
+
+@settings(max_examples=25)
+@given(program=PROGRAMS, pick=st.integers(0, 99), seed=st.integers(0, 2**32 - 1))
+def test_random_programs_derivatives(program, pick, seed):
+    """First and second derivatives of random compositions against finite differences."""
+    with sg.Graph():
+        inputs, arrays, exprs, values = random_program(program[:10], seed)
+        out = exprs[-1 - pick % (len(exprs) - len(inputs))] if len(exprs) > len(inputs) else exprs[0]
+        check_grads(out, inputs, dict(zip(inputs, arrays)), seed=seed)
 
 
 # -- the branch not taken contributes an exact zero, never NaN -----------------------------------

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 import symgrad as sg
 
+from conftest import PROGRAMS, random_program
+
 
 def test_outputs_are_pruned():
     """A function of z alone computes nothing of x and y."""
@@ -47,46 +49,12 @@ def test_dead_buffers_are_reused(rng):
 
 
 # -- random programs: the compiled function (with its buffer plan) against plain NumPy ------
-def _np_sum0(a):
-    if a.ndim == 0:  # NumPy accepts axis=0 on 0-d arrays; symgrad's ShapeError is deliberate
-        raise ValueError("axis 0 is out of range for a 0-d array")
-    return np.sum(a, 0, keepdims=True)
-
-
-RANDOM_OPS = [
-    (2, lambda a, b: a + b, np.add), (2, lambda a, b: a - b, np.subtract),
-    (2, lambda a, b: a * b, np.multiply), (2, lambda a, b: a @ b, np.matmul),
-    (1, sg.sin, np.sin), (1, sg.tanh, np.tanh), (1, sg.sigmoid, lambda a: 1 / (1 + np.exp(-a))),
-    (1, lambda a: -a, np.negative), (1, lambda a: a * a, np.square),
-    (1, lambda a: a.T, np.transpose), (1, lambda a: sg.sum(a, 0, keepdims=True), _np_sum0),
-    (1, lambda a: a[::-1], lambda a: a[::-1]), (1, lambda a: sg.maximum(a, 0.5),
-                                                lambda a: np.maximum(a, 0.5)),
-]
-
-
 @settings(max_examples=60)
-@given(program=st.lists(st.tuples(st.integers(0, len(RANDOM_OPS) - 1), st.integers(0, 99),
-                                  st.integers(0, 99)), min_size=1, max_size=25),
-       picks=st.lists(st.integers(0, 99), min_size=1, max_size=4), seed=st.integers(0, 2**32 - 1))
+@given(program=PROGRAMS, picks=st.lists(st.integers(0, 99), min_size=1, max_size=4),
+       seed=st.integers(0, 2**32 - 1))
 def test_random_programs_match_numpy(program, picks, seed):
-    rng = np.random.default_rng(seed)
     with sg.Graph():
-        inputs = [sg.matrix("X", (3, 3)), sg.vector("v", 3), sg.scalar("s"), sg.matrix("Y", (3, 3))]
-        arrays = [rng.standard_normal((3, 3)), rng.standard_normal(3), np.array(rng.standard_normal()),
-                  rng.standard_normal((3, 3))]
-        exprs, values = list(inputs), list(arrays)
-        for op, i, j in program:
-            arity, build, reference = RANDOM_OPS[op]
-            # the first operand is one of the last three values, so chains (and dead buffers) form
-            operands = [len(exprs) - 1 - i % 3, j % len(exprs)][:arity]
-            try:
-                e = build(*(exprs[k] for k in operands))
-            except sg.ShapeError:  # e.g. matmul of a scalar: NumPy refuses it too
-                with pytest.raises((ValueError, IndexError)):
-                    reference(*(values[k] for k in operands))
-                continue
-            exprs.append(e)
-            values.append(np.asarray(reference(*(values[k] for k in operands))))
+        inputs, arrays, exprs, values = random_program(program, seed)
         chosen = [k % len(exprs) for k in picks]
         fn = sg.function(inputs, [exprs[k] for k in chosen])
         copies = [np.copy(a) for a in arrays]
