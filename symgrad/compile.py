@@ -236,7 +236,8 @@ def _generate(inputs: list, outputs: list):
         args = [names[a] for a in attrs["args"]]
         out = names[reuse[node]] if node in reuse else None
         lines.append(f"    {names[node]} = {op.emit(args, dict(attrs['params']), ctx, out)}")
-    results = [_output_code(g, e.node, names, input_nodes) for e in outputs]
+    roots: set = set()
+    results = [_output_code(g, e.node, names, input_nodes, roots) for e in outputs]
     lines.append(f"    return ({', '.join(results)},)")
 
     fn_name = f"symgrad_fn_{next(_ids)}"
@@ -249,17 +250,20 @@ def _generate(inputs: list, outputs: list):
     return source, namespace[fn_name], list(dim_vars)
 
 
-def _output_code(g, node: int, names: dict, input_nodes: list) -> str:
-    """Outputs are fresh arrays: 0-d values become NumPy scalars, aliases of inputs copies."""
+def _output_code(g, node: int, names: dict, input_nodes: list, roots: set) -> str:
+    """Outputs are fresh, writable arrays: 0-d values become NumPy scalars; views of an
+    input, of a constant, of an earlier output's buffer or of a broadcast become copies."""
     attrs = g[node]
     name = names[node]
     if attrs["shape"] == ():
         return f"np.{attrs['dtype'].name}({name})"
-    root = node
-    while g[root]["op"] in ("getitem", "reshape", "transpose", "broadcast_to", "stop_gradient"):
+    root, broadcast = node, False
+    while getattr(REGISTRY.get(g[root]["op"]), "view", False):
+        broadcast |= g[root]["op"] == "broadcast_to"  # a read-only NumPy view
         root = g[root]["args"][0]
-    if root in input_nodes or g[root]["op"] == "constant" or attrs["op"] == "broadcast_to" \
-            or root != node and g[root]["op"] == "symbol":
+    shared = root in roots
+    roots.add(root)
+    if shared or broadcast or root in input_nodes or g[root]["op"] in ("constant", "symbol"):
         return f"np.array({name})"
     return name
 
