@@ -228,3 +228,14 @@ def test_outputs_are_fresh_arrays(rng):
     for again, want in zip(fn(value), expected):
         np.testing.assert_array_equal(again, want)
     assert not any(np.shares_memory(r, value) for r in fn(value))
+
+
+def test_outputs_do_not_alias_each_other(rng):
+    """Two outputs never share memory, so updating one in place leaves the other intact."""
+    X = sg.matrix("X", (2, 3))
+    E = sg.exp(X)
+    outputs = [E, E[0], E.T, E, sg.broadcast_to(sg.sin(X[0]), (4, 3))[1:], E.reshape(6)]
+    results = sg.function([X], outputs)(rng.standard_normal((2, 3)))
+    for i, r in enumerate(results):
+        assert r.flags.writeable
+        assert not any(np.shares_memory(r, other) for other in results[i + 1:])
