@@ -342,6 +342,24 @@ def test_stack(shape, axis, rng):
     check_grads(sg.sin(out) * out, xs, dict(zip(xs, values)))
 
 
+NAMED = {  # builders on X of shape (n, m): every family of ops with named dimensions
+    "slices": lambda X: sg.sin(X[1:, :2]), "slice_matmul": lambda X: sg.sin(X[:-1, 1:]).T @ X[1:],
+    "mean": lambda X: sg.mean(X, 0), "softmax": lambda X: sg.softmax(X, 1),
+    "logsumexp": lambda X: sg.logsumexp(X, 0), "max": lambda X: sg.max(X, 1, keepdims=True),
+    "concatenate": lambda X: sg.concatenate([X, X * 2], 1), "stack": lambda X: sg.stack([X, X], 2),
+    "gram": lambda X: X @ X.T, "broadcast": lambda X: sg.broadcast_to(X[None], (2, "n", "m")),
+    "outer_rows": lambda X: X[..., None] * X[:, None, :],
+    "last_first": lambda X: X[-1] * X[0] + sg.sum(sg.sin(X[1:-1]), 0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NAMED))
+def test_named_dimensions(name, rng):
+    """Derivatives through every op family with sizes known only at run time."""
+    X = sg.matrix("X", ("n", "m"))
+    check_grads(NAMED[name](X), X, {X: rng.standard_normal((4, 3))})
+
+
 # -- where, maximum, powers, casts, stop_gradient and the leaves ------------------------------
 @covers("where")
 @pytest.mark.parametrize("sc, sa, sb", [((3,), (3,), (3,)), ((2, 1), (3,), ()), ((), (2, 3), (2, 1))])
