@@ -493,6 +493,23 @@ def test_sigmoid_and_softplus_are_stable():
     assert sv[2] == 0.5 and spv[2] == math.log(2)
 
 
+@pytest.mark.parametrize("make, inner, outer", [(lambda x: sg.log(sg.sigmoid(x)), -1, -1),
+                                                (lambda x: sg.log(1 + sg.exp(x)), 1, 1),
+                                                (lambda x: sg.log(sg.exp(x) + 1), 1, 1),
+                                                (lambda x: sg.log1p(sg.exp(x)), 1, 1),
+                                                (lambda x: sg.log(1 - sg.sigmoid(x)), 1, -1)])
+def test_unstable_forms_are_rewritten(make, inner, outer):
+    """Each is ``outer * softplus(inner * x)`` (log(sigmoid(x)) = -softplus(-x), log(1 - sigmoid(x))
+    = -softplus(x), ...): finite at ±1000, derivative ``outer * inner * sigmoid(inner * x)``."""
+    x = sg.vector("x", 5)
+    f = make(x)
+    value, slope = sg.function([x], [f, sg.grad(sg.sum(f), x)])(BIG)
+    softplus = [math.log1p(math.exp(inner * v)) if inner * v < 700 else inner * v for v in BIG]
+    sigmoid = [1 / (1 + math.exp(-inner * v)) if inner * v > -700 else 0.0 for v in BIG]
+    np.testing.assert_allclose(value, [outer * v for v in softplus], rtol=1e-15)
+    np.testing.assert_allclose(slope, [outer * inner * v for v in sigmoid], rtol=1e-14)
+
+
 def test_logsumexp_and_softmax_are_stable():
     """logsumexp([a, b]) = max + log1p(exp(-|a - b|)); softmax has the same shift."""
     x = sg.vector("x", 3)
