@@ -24,19 +24,14 @@ class Expr:
     ()
     """
 
-    __slots__ = ("g", "node")
+    __slots__ = ("g", "node", "attrs")
     __array_priority__ = 1000  # so `ndarray * Expr` defers to Expr.__rmul__
     __array_ufunc__ = None
 
     def __init__(self, g: Graph, node: int) -> None:
         self.g = g
         self.node = node
-
-    # -- properties -------------------------------------------------------------------
-    @property
-    def attrs(self) -> dict:
-        """The node's attribute dict in the networkx graph."""
-        return self.g.nx.nodes[self.node]
+        self.attrs = g[node]  # the node's attributes (op, args, params, shape, dtype, ...)
 
     @property
     def op(self) -> str:
@@ -209,7 +204,10 @@ def is_constant(e: Expr, value=None) -> bool:
     """True for a constant node, and when ``value`` is given, one equal to it everywhere."""
     if e.op != "constant":
         return False
-    return value is None or bool(np.all(e.attrs["value"] == value))
+    if value is None:
+        return True
+    array = e.attrs["value"]
+    return array.item() == value if array.ndim == 0 else bool(np.all(array == value))
 
 
 def _wrap(value, like, g: Graph, op: str) -> Expr:
@@ -234,13 +232,14 @@ def _wrap(value, like, g: Graph, op: str) -> Expr:
 
 def apply(op_name: str, *args, **params) -> Expr:
     """Build ``op(*args, **params)``: wrap constants, infer the shape, rewrite, hash-cons."""
-    from .ops.base import REGISTRY
-    from .rewrite import rewrite
     op = REGISTRY[op_name]
     exprs = [a for a in args if isinstance(a, Expr)]
     g = common_graph([e.g for e in exprs], op_name)
     args = tuple(_wrap(a, exprs, g, op_name) for a in args)
     params = tuple(sorted(params.items()))
+    existing = g.find(op_name, tuple(a.node for a in args), params)
+    if existing is not None:  # built before, so its shape checked and no rule applied
+        return Expr(g, existing)
     shape, dtype = op.infer(*args, **dict(params))
     better = rewrite(op, args, params, shape, dtype) if g.rewrite else None
     if better is not None:
@@ -261,3 +260,8 @@ def fail(op: str, message: str, *operands: Expr) -> None:
     """Raise a ShapeError naming the op and each operand's shape."""
     desc = ", ".join(f"{D.fmt_shape(e.dims)}" for e in operands)
     raise ShapeError(f"{op}: {message} (operand shapes {desc})")
+
+
+# imported last: the ops and the rules import this module's names (a cycle broken here)
+from .ops.base import REGISTRY  # noqa: E402
+from .rewrite import rewrite  # noqa: E402

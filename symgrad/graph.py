@@ -5,6 +5,11 @@ ids; order matters and repeats are allowed), ``params`` (a tuple of ``(key, valu
 pairs), ``shape``, ``dtype``, ``grad`` (True for nodes a derivative added) and for leaves
 ``name`` or ``value``.  Edges run from each argument to its user.  Ids grow as nodes are
 made and a node's args always exist first, so sorting ids gives a topological order.
+
+Symgrad's own walks read plain dicts kept beside the networkx graph (a node's attributes,
+its users), and nodes reach the ``networkx.DiGraph`` in bulk when it is next looked at
+(``g.nx``): building a 100,000-node derivative then costs no networkx call per node.  A
+node's attributes never change once it is made.
 """
 from __future__ import annotations
 
@@ -29,8 +34,10 @@ class Graph:
 
     def __init__(self, rewrite: bool = True) -> None:
         self.rewrite = rewrite
-        self.nx = nx.DiGraph()
+        self._nx = nx.DiGraph()
         self._cons: dict = {}
+        self._attrs: dict = {}  # node -> its attributes
+        self._users: dict = {}  # node -> the nodes that take it as an argument
         self._ids = itertools.count()
         self._marking_gradient = 0
         self.cache: dict = {}  # compiled functions for Expr.eval, keyed by output nodes
@@ -43,21 +50,36 @@ class Graph:
         if node is not None:
             return node
         node = next(self._ids)
-        self.nx.add_node(node, op=op, args=args, params=params, shape=shape, dtype=dtype,
-                         grad=self._marking_gradient > 0, **leaf)
-        for position, arg in enumerate(args):
-            if self.nx.has_edge(arg, node):
-                self.nx.edges[arg, node]["positions"] += (position,)
-            else:
-                self.nx.add_edge(arg, node, positions=(position,))
+        self._attrs[node] = dict(op=op, args=args, params=params, shape=shape, dtype=dtype,
+                                 grad=self._marking_gradient > 0, **leaf)
+        self._users[node] = []
+        for arg in dict.fromkeys(args):
+            self._users[arg].append(node)
         self._cons[key] = node
         return node
 
+    @property
+    def nx(self) -> nx.DiGraph:
+        """The ``networkx.DiGraph`` (always the same object), given the nodes made since the
+        last look; an edge's ``positions`` are the argument positions it fills."""
+        pending = range(self._nx.number_of_nodes(), len(self._attrs))
+        if pending:
+            self._nx.add_nodes_from((node, self._attrs[node]) for node in pending)
+            self._nx.add_edges_from(
+                (arg, node, {"positions": tuple(i for i, a in enumerate(args) if a == arg)})
+                for node in pending for args in [self._attrs[node]["args"]]
+                for arg in dict.fromkeys(args))
+        return self._nx
+
+    def find(self, op: str, args: tuple, params: tuple) -> int | None:
+        """The existing node for ``(op, args, params)``, or None."""
+        return self._cons.get((op, args, params))
+
     def __getitem__(self, node: int) -> dict:
-        return self.nx.nodes[node]
+        return self._attrs[node]
 
     def __len__(self) -> int:
-        return self.nx.number_of_nodes()
+        return len(self._attrs)
 
     @contextlib.contextmanager
     def marking_gradient(self):
@@ -76,7 +98,7 @@ class Graph:
             node = todo.pop()
             if node in stop:
                 continue
-            for arg in self.nx.nodes[node]["args"]:
+            for arg in self._attrs[node]["args"]:
                 if arg not in seen:
                     seen.add(arg)
                     todo.append(arg)
@@ -87,7 +109,7 @@ class Graph:
         seen = set(nodes)
         todo = list(seen)
         while todo:
-            for user in self.nx.successors(todo.pop()):
+            for user in self._users[todo.pop()]:
                 if user in within and user not in seen:
                     seen.add(user)
                     todo.append(user)

@@ -161,9 +161,11 @@ def _power_of(e: Expr):
 @rule("mul")
 def _mul_merge_powers(a, b):
     """``x * x -> x**2``, ``x**m * x**n -> x**(m+n)``."""
-    from .ops.elementwise import int_power
     (xa, m), (xb, n) = _power_of(a), _power_of(b)
-    return int_power(xa, m + n) if xa == xb and not _scalar_const(xa) else None
+    if xa != xb or _scalar_const(xa):
+        return None
+    from .ops.elementwise import int_power
+    return int_power(xa, m + n)
 
 
 @rule("div")

@@ -88,7 +88,12 @@ class Op:
 
 
 def _times(g, local):
-    return None if local is None else g * local
+    """``g * local``; a local derivative of exactly 1 or -1 (``add``, ``sub``) skips the product."""
+    if local is None:
+        return None
+    if isinstance(local, int) and local in (1, -1):
+        return g if local == 1 else -g
+    return g * local
 
 
 def _kwargs(params: dict) -> str:

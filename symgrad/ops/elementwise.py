@@ -33,6 +33,8 @@ FLOAT64 = np.dtype(np.float64)
 def result_dtype(args, kind: str = "same") -> np.dtype:
     """NumPy's promotion where 0-d constants are weak (like Python scalars in NumPy)."""
     strong = [a.dtype for a in args if not (a.op == "constant" and a.ndim == 0)]
+    if kind != "bool" and strong and strong[0].kind == "f" and all(d == strong[0] for d in strong):
+        return strong[0]  # the common case, without np.result_type's cost
     dtype = np.result_type(*(strong or [a.dtype for a in args]))
     if dtype.kind in "biu" and any(a.dtype.kind == "f" for a in args):
         dtype = FLOAT64
