@@ -83,13 +83,14 @@ def node_label(e: Expr, sep: str = " ") -> str:
     return sep.join(parts)
 
 
-def edge_label(op: str, positions: tuple) -> str:
-    """Argument positions where order matters, ``×k`` for a repeated commutative argument.
+def edge_label(op: str, positions: tuple, nargs: int) -> str:
+    """Argument positions where order matters (an op of several arguments), ``×k`` for a
+    repeated argument of a commutative op.
 
-    >>> sg.viz.edge_label("sub", (1,)), sg.viz.edge_label("mul", (0, 1))
+    >>> sg.viz.edge_label("sub", (1,), 2), sg.viz.edge_label("mul", (0, 1), 2)
     ('1', '×2')
     """
-    if op not in COMMUTATIVE:
+    if nargs > 1 and op not in COMMUTATIVE:
         return ",".join(map(str, positions))
     return f"×{len(positions)}" if len(positions) > 1 else ""
 
@@ -107,7 +108,7 @@ def _subgraph(outputs):
 def _edges(g, nodes):
     """``(arg, user, label)`` for each edge among ``nodes``, in node order."""
     for arg, user, data in sorted(g.nx.subgraph(nodes).edges(data=True)):
-        yield arg, user, edge_label(g[user]["op"], data["positions"])
+        yield arg, user, edge_label(g[user]["op"], data["positions"], len(g[user]["args"]))
 
 
 def _quote(text: str) -> str:

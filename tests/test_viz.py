@@ -55,6 +55,12 @@ def test_dot_edges_carry_argument_order_and_repeats():
         assert {(x, y): label for x, y, label in _dot_edges(sg.to_dot(cc))} == {(c.node, cc.node): "×2"}
 
 
+def test_dot_edges_of_one_argument_ops_carry_no_label():
+    x = sg.scalar("x")
+    e = sg.sin(x)
+    assert _dot_edges(sg.to_dot(e)) == [(x.node, e.node, "")]
+
+
 def test_dot_edge_order_for_matmul_follows_the_arguments():
     W, v = sg.matrix("W", (3, 4)), sg.vector("v", 4)
     y = W @ v
