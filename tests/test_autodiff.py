@@ -244,3 +244,32 @@ def test_check_grad():
     cost = sg.sin(x) * y + sg.sum(v ** 3) * x
     assert sg.check_grad(cost, [x, y, v], {x: 0.3, y: 2.0, v: np.array([0.5, -1.0, 2.0])}) < 1e-7
     assert sg.check_grad(x * sg.stop_gradient(x), x, {x: 1.5}) == pytest.approx(0.5, rel=1e-6)
+
+
+W32, W23 = np.arange(6.0).reshape(3, 2), np.arange(6.0).reshape(2, 3)
+MASK_MOVES = {  # f(V) whose gradient is factor * d sqrt(V) where V > 0, else 0
+    "transpose": (lambda V: sg.where(V.T > 0, sg.sqrt(V).T, 0.0), 1.0),
+    "reshape": (lambda V: sg.where(V.reshape(4) > 0, sg.sqrt(V).reshape(4), 0.0), 1.0),
+    "index": (lambda V: sg.where(V[0] > 0, sg.sqrt(V)[0], 0.0), np.array([[1.0], [0.0]])),
+    "broadcast_rows": (lambda V: sg.where(V[0] > 0, sg.sqrt(V[0]), 0.0) * W32,
+                       np.array([[6.0, 9.0], [0.0, 0.0]])),
+    "broadcast_columns": (lambda V: sg.where(V[0, :, None] > 0, sg.sqrt(V[0, :, None]), 0.0) * W23,
+                          np.array([[3.0, 12.0], [0.0, 0.0]])),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MASK_MOVES))
+def test_where_mask_survives_moves_and_broadcasting(name):
+    """The mask stays around the product when the adjoint is transposed, reshaped, sliced,
+    scattered or summed back over broadcast axes."""
+    make, factor = MASK_MOVES[name]
+    V = sg.matrix("V", (2, 2))
+    g = sg.grad(sg.sum(make(V)), V)
+    h = sg.grad(sg.sum(g), V)
+    value = np.array([[-1.0, 4.0], [0.0, 9.0]])
+    safe = np.where(value > 0, value, 1.0)
+    d1 = np.where(value > 0, 0.5 * safe ** -0.5, 0.0)
+    d2 = np.where(value > 0, -0.25 * safe ** -1.5, 0.0)
+    got1, got2 = sg.function([V], [g, h])(value)
+    np.testing.assert_allclose(got1, factor * d1, rtol=1e-15)
+    np.testing.assert_allclose(got2, factor * d2, rtol=1e-15)
