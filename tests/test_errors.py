@@ -128,6 +128,8 @@ def test_indexing(A):
         A[::0]
     with raises(sg.UnsupportedError, "named dimension 'n'"):
         sg.vector("v", "n")[::2]
+    with raises(sg.UnsupportedError, "slice -3:2", "named dimension 'n'", "-n+5"):
+        sg.vector("v", "n")[-3:2]
 
 
 @pytest.mark.parametrize("index, shown", [([0, 1], "list [0, 1]"), (np.array([0, 1]), "ndarray"),

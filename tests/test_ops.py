@@ -294,6 +294,8 @@ def test_getitem_named_dimension(rng):
         assert last == value[-1]
         np.testing.assert_array_equal(middle, value[1:-1])
     check_grads(d * d, v, {v: rng.standard_normal(5)})
+    assert v[3:1].dims == (0,) and v[3:1].eval({v: np.ones(6)}).shape == (0,)
+    assert v[-2:].dims == (2,) and v[1:-1].dims == ("n-2",)
 
 
 @covers("scatter")
