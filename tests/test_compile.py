@@ -239,3 +239,8 @@ def test_outputs_do_not_alias_each_other(rng):
     for i, r in enumerate(results):
         assert r.flags.writeable
         assert not any(np.shares_memory(r, other) for other in results[i + 1:])
+
+
+def test_no_outputs():
+    x = sg.scalar("x")
+    assert sg.function([x], [])(1.0) == ()
