@@ -121,6 +121,10 @@ def test_argument_errors_name_the_argument_and_the_expectation():
     assert "no input is named 'Z'" in _messages(fn, *ok, Z=1.0)
     assert "'X' was given twice" in _messages(fn, ok[0], X=ok[0], W=ok[1], Y=ok[2])
     assert "missing argument(s) 'W', 'Y'" in _messages(fn, X=ok[0])
+    x1, x2 = sg.scalar("x"), sg.scalar("x")
+    same = sg.function([x1, x2], x1 - x2)
+    assert same(3.0, 1.0) == 2.0
+    assert "several inputs are named 'x'" in _messages(same, x=1.0)
     A = sg.matrix("A", ("m", "m"))
     msg = _messages(sg.function([A], A), np.ones((2, 3)))
     assert "'m' = 3" in msg and "'m' = 2" in msg
