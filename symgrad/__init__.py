@@ -18,6 +18,7 @@ from .ops.linalg import dot, matmul, outer, transpose
 from .ops.shape import (broadcast_to, concatenate, expand_dims, fill, reshape, stack, sum_to,
                         zeros_like)
 from .autodiff import diff, grad, vjp
+from .forward import hessian, hvp, jacobian, jvp
 from .rewrite import simplify
 from .compile import Function, function
 from .check import check_grad

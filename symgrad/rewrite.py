@@ -13,6 +13,7 @@ algebra, which keeps derivative graphs small).
 """
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 
 import numpy as np
@@ -318,6 +319,150 @@ def _stable_log(x):
 def _stable_log1p(x):
     from .ops.elementwise import softplus
     return softplus(x.args[0]) if x.op == "exp" else None
+
+
+# -- canonical products and sums: repeated derivatives stay small ---------------------------
+# Differentiating ``u'v + uv'`` again gives ``u'v'`` twice, as ``u'·v'`` and ``v'·u'``.  So
+# that such terms meet, commutative operands are put in one order, constant factors of
+# scalar products move out, and a sum is rebuilt as one chain of distinct terms ``c·t`` in
+# a fixed order (like terms merged).  With forward mode this keeps ``sg.diff(f, x, n)``
+# polynomial in n (Leibniz's rule falls out of the merged terms).
+
+def _order(e: Expr) -> tuple:
+    """Operand order: scalar constants, then scalars, then arrays, each by node id."""
+    return (not _scalar_const(e), e.ndim > 0, e.node)
+
+
+@rule("mul")
+def _mul_commute(a, b):
+    return b * a if _order(b) < _order(a) else None
+
+
+@rule("mul")
+def _mul_constant_out(a, b):
+    """For scalars: ``c·(d·u) -> (cd)·u`` and ``(c·u)·v -> c·(u·v)``."""
+    if a.ndim or b.ndim:
+        return None
+    if _scalar_const(a) and b.op == "mul" and _scalar_const(b.args[0]):
+        return (a * b.args[0]) * b.args[1]
+    for x, y in ((a, b), (b, a)):
+        if x.op == "mul" and _scalar_const(x.args[0]) and not _scalar_const(y):
+            return x.args[0] * (x.args[1] * y)
+    return None
+
+
+_MAX_TERMS = 16  # longer sums are left as built: canonical order costs O(terms) per node
+_canonical_sums: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _sum_terms(a: Expr, b: Expr, sign: float, dims: tuple):
+    """``a + sign·b`` as ``(constant, {term node: coefficient})``, reading through +, -,
+    negation and constant multiples (operands of other shapes, and for arrays constant
+    multiples of sums, are terms); None beyond _MAX_TERMS.  Works on raw node attributes:
+    it runs for every sum built."""
+    nodes = a.g
+    const, terms = 0.0, {}
+    todo = [(a.node, 1.0), (b.node, sign)]
+    while todo:
+        node, c = todo.pop()
+        attrs = nodes[node]
+        op, args = attrs["op"], attrs["args"]
+        if op == "constant" and attrs["shape"] == ():
+            const += c * float(attrs["value"])
+        elif op == "neg":
+            todo.append((args[0], -c))
+        elif attrs["shape"] != dims:
+            terms[node] = terms.get(node, 0.0) + c
+        elif op in ("add", "sub"):
+            todo += [(args[0], c), (args[1], -c if op == "sub" else c)]
+        elif op == "mul" and nodes[args[0]]["op"] == "constant" and nodes[args[0]]["shape"] == () \
+                and (dims == () or nodes[args[1]]["op"] not in ("add", "sub", "neg")):
+            todo.append((args[1], c * float(nodes[args[0]]["value"])))
+        else:
+            terms[node] = terms.get(node, 0.0) + c
+        if len(todo) + len(terms) > _MAX_TERMS:
+            return None
+    return const, terms
+
+
+def _pieces(const: float, terms: dict) -> list:
+    """``[(term node or None for the constant, coefficient)]`` in canonical order: terms by
+    node id, the constant last, the first positive piece moved to the front."""
+    pieces = [(n, c) for n, c in sorted(terms.items()) if c != 0]
+    if const:
+        pieces.append((None, const))
+    first = next((i for i, (_, c) in enumerate(pieces) if c > 0), 0)
+    return pieces[first:first + 1] + pieces[:first] + pieces[first + 1:]
+
+
+def _piece(g, node, c: float, dtype) -> Expr:
+    if node is None:
+        return constant(c, dtype, g)
+    t = Expr(g, node)
+    return t if c == 1 else -t if c == -1 else c * t
+
+
+def _build_sum(g, pieces: list, dtype) -> Expr:
+    node, c = pieces[0]
+    acc = _piece(g, node, c, dtype)
+    for node, c in pieces[1:]:
+        term = _piece(g, node, abs(c), dtype)
+        acc = acc + term if c > 0 else acc - term
+    return acc
+
+
+def _is_piece(e: Expr, node, c: float) -> bool:
+    """True when ``e`` is the expression :func:`_piece` builds for ``c·node``."""
+    if node is None:
+        return _scalar_const(e) and float(e.attrs["value"]) == c
+    args = e.attrs["args"]
+    if c == 1:
+        return e.node == node
+    if c == -1:
+        return e.op == "neg" and args[0] == node
+    return e.op == "mul" and args[1] == node and _scalar_const(e.args[0]) \
+        and float(e.args[0].attrs["value"]) == c
+
+
+def _canonical_sum(op: str):
+    """``a ± b`` as the canonical chain of its terms, None if it is that chain already
+    (``a`` a canonical chain of all but the last piece, ``b`` the last piece)."""
+    def fn(a, b):
+        if a.dtype.kind != "f" or b.dtype.kind != "f":
+            return None
+        known = _canonical_sums.setdefault(a.g, set())
+        if (op, a.node, b.node) in known:
+            return None
+        from .dims import broadcast_shapes
+        dims = broadcast_shapes(op, [a.dims, b.dims], ["a", "b"])
+        flat = _sum_terms(a, b, -1.0 if op == "sub" else 1.0, dims)
+        if flat is None:
+            return None
+        pieces = _pieces(*flat)
+        dtype = a.dtype if a.ndim or not b.ndim else b.dtype
+        if not pieces:
+            return _zeros(a, b)
+        if len(pieces) == 1:
+            return _piece(a.g, *pieces[0], dtype)
+        (node, c), rest = pieces[-1], pieces[:-1]
+        if op == ("add" if c > 0 else "sub") and _is_piece(b, node, abs(c)) and (
+                _is_piece(a, *rest[0]) if len(rest) == 1 else _is_chain(a, rest, known)):
+            known.add((op, a.node, b.node))
+            return None
+        return _build_sum(a.g, pieces, dtype)
+    return fn
+
+
+def _is_chain(e: Expr, pieces: list, known: set) -> bool:
+    """True when ``e`` is a canonical sum (checked before) of exactly ``pieces``."""
+    if e.op not in ("add", "sub") or (e.op, *e.attrs["args"]) not in known:
+        return False
+    flat = _sum_terms(*e.args, -1.0 if e.op == "sub" else 1.0, e.dims)
+    return flat is not None and _pieces(*flat) == pieces
+
+
+for _op in ("add", "sub"):
+    RULES[_op].append(_canonical_sum(_op))
 
 
 def simplify(e: Expr, sympy: bool = False) -> Expr:

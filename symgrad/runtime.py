@@ -71,3 +71,94 @@ def fill(shape, value, dtype):
 def eye_like(n, dtype):
     """The identity matrix of size n."""
     return np.eye(n, dtype=dtype)
+
+
+def _band_region(vshape, xshape, offset):
+    """The in-range bounds ``(lo, hi)`` per axis of the i with ``i + offset`` inside X, or None."""
+    bounds = [(max(0, -o), min(v, x - o)) for v, x, o in zip(vshape, xshape, offset)]
+    return None if any(lo >= hi for lo, hi in bounds) else bounds
+
+
+def _diagonal(a, offset):
+    """The view ``a[..., i, i + offset]`` over the in-range i of a C-contiguous ``a`` of shape
+    lead + V + X (one strided view, no copy), and the range of i as slices; None if empty."""
+    r = len(offset)
+    nl = a.ndim - 2 * r
+    bounds = _band_region(a.shape[nl:nl + r], a.shape[nl + r:], offset)
+    if bounds is None:
+        return None, None
+    s = a.strides
+    start = sum(lo * s[nl + j] + (lo + o) * s[nl + r + j]
+                for j, ((lo, _), o) in enumerate(zip(bounds, offset)))
+    view = np.ndarray(a.shape[:nl] + tuple(hi - lo for lo, hi in bounds), a.dtype, a, start,
+                      s[:nl] + tuple(s[nl + j] + s[nl + r + j] for j in range(r)))
+    return view, tuple(slice(lo, hi) for lo, hi in bounds)
+
+
+def _restrict(c, region):
+    """The coefficient ``c`` (broadcasting to lead + V) at the positions ``region`` of V."""
+    c = np.asarray(c)
+    r = len(region)
+    if c.ndim < r:
+        c = c.reshape((1,) * (r - c.ndim) + c.shape)
+    return c[(..., *(s if n != 1 else slice(None) for s, n in zip(region, c.shape[c.ndim - r:])))]
+
+
+def band(*coefs, offsets, vdims, xdims):
+    """``out[..., i, k] = Σ_j coefs[j][..., i] · [k = i + offsets[j]]``, shape lead + V + X.
+
+    One zero fill, then each band added along its (shifted) diagonal."""
+    full = np.broadcast_shapes(*(np.shape(c) for c in coefs), tuple(vdims))
+    out = np.zeros(full + tuple(xdims), np.result_type(*coefs, np.float64))
+    for offset, c in zip(offsets, coefs):
+        view, region = _diagonal(out, offset)
+        if view is not None:
+            view += _restrict(c, region)
+    return out
+
+
+def band_part(g, offset):
+    """``c[..., i] = g[..., i, i + offset]`` (0 where i + offset is outside): the adjoint of band."""
+    g = np.ascontiguousarray(g)
+    out = np.zeros(g.shape[:g.ndim - len(offset)], g.dtype)
+    view, region = _diagonal(g, offset)
+    if view is not None:
+        out[(..., *region)] = view
+    return out
+
+
+def _scipy_sparse():
+    try:
+        import scipy.sparse
+    except ImportError:
+        raise ImportError("sparse Hessians need scipy: pip install 'symgrad[sparse]'") from None
+    return scipy.sparse
+
+
+def band_sparse(*coefs, offsets, vdims, xdims):
+    """:func:`band` as a ``scipy.sparse`` CSR matrix of shape (size of V, size of X)."""
+    sparse = _scipy_sparse()
+    rows, cols, data = [], [], []
+    for offset, c in zip(offsets, coefs):
+        bounds = _band_region(vdims, xdims, offset)
+        if bounds is None:
+            continue
+        region = np.ogrid[tuple(slice(lo, hi) for lo, hi in bounds)] if bounds else []
+        at = tuple(i + o for i, o in zip(region, offset))
+        grid = np.broadcast_shapes(*(np.shape(i) for i in region))
+        rows.append(np.ravel_multi_index(np.broadcast_arrays(*region), vdims).ravel())
+        cols.append(np.ravel_multi_index(np.broadcast_arrays(*at), xdims).ravel())
+        data.append(np.broadcast_to(np.broadcast_to(c, vdims)[tuple(region)], grid).ravel())
+    shape = (int(np.prod(vdims)), int(np.prod(xdims)))
+    if not rows:
+        return sparse.csr_matrix(shape)
+    coo = sparse.coo_matrix((np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))),
+                            shape=shape)
+    return coo.tocsr()
+
+
+def dense_sparse(j, rank):
+    """The dense Jacobian ``j`` (shape V + X, X of ``rank`` axes) as a CSR matrix."""
+    sparse = _scipy_sparse()
+    size = int(np.prod(j.shape[j.ndim - rank:]))
+    return sparse.csr_matrix(j.reshape(-1, size))

@@ -10,6 +10,10 @@ An op's rules, side by side:
   expression ``(out, *args) -> Expr | None``; reverse and forward rules follow from it.
 - ``vjp``: for other ops, one rule per argument ``(g, out, *args, **params) -> Expr | None``.
 - ``jvp``: ``(tangents, out, *args, **params) -> Expr | None``, tangents None where zero.
+  A tangent carries leading batch axes (one direction per batch entry: ``sg.jacobian``
+  pushes a whole batch of seeds at once), so its shape is ``batch + arg.shape``; the rule
+  returns ``batch + out.shape`` or a shape that broadcasts to it.  Elementwise ops derive
+  it from ``partials``: ``ṫ = Σᵢ tᵢ · ∂ᵢ``.
 - ``sympy``: the SymPy function for scalar printing.
 
 Rules are written with symgrad operations, so derivative graphs can be differentiated again.
@@ -83,8 +87,39 @@ class Op:
             return None
         return lambda g, out, *args, **params: _times(g, partial(out, *args, **params))
 
+    def jvp_rule(self) -> Callable | None:
+        """The forward rule ``(tangents, out, *args, **params) -> Expr | None``."""
+        if not self.differentiable:
+            return None
+        if self.jvp is not None or self.partials is None:
+            return self.jvp
+        return self._jvp_from_partials
+
+    def _jvp_from_partials(self, tangents, out, *args, **params):
+        """``Σᵢ tᵢ · ∂ᵢ`` with each tangent lifted to the output's rank behind its batch axes."""
+        total = None
+        for t, x, partial in zip(tangents, args, self.partials):
+            if t is None or partial is None:
+                continue
+            term = lift(t, x, out.ndim) * partial(out, *args, **params)
+            total = term if total is None else total + term
+        return total
+
     def __repr__(self) -> str:
         return f"<Op {self.name}>"
+
+
+def batch_dims(t, x) -> tuple:
+    """The leading batch axes of the tangent ``t`` of ``x`` (``()`` for a plain jvp)."""
+    return t.dims[:t.ndim - x.ndim]
+
+
+def lift(t, x, ndim: int):
+    """The tangent ``t`` of ``x`` with size-1 axes inserted behind its batch axes, so its
+    value part has ``ndim`` axes and broadcasts like ``x`` does against an ``ndim``-d array."""
+    from .shape import expand_dims
+    nb = t.ndim - x.ndim
+    return t if ndim == x.ndim else expand_dims(t, tuple(range(nb, nb + ndim - x.ndim)))
 
 
 def _times(g, local):

@@ -25,7 +25,7 @@ import sympy
 from .. import runtime
 from ..dims import broadcast_shapes
 from ..expr import Expr, apply, as_expr, is_constant
-from .base import Op, register
+from .base import Op, lift, register
 
 FLOAT64 = np.dtype(np.float64)
 
@@ -51,9 +51,10 @@ def _infer(name: str, kind: str):
 
 
 def _define(name, impl, partials, sympy_fn=None, *, kind="float", infix=None, domain=(-2.0, 2.0),
-            doc="", differentiable=True, inplace=True):
-    register(Op(name, _infer(name, kind), impl, partials=partials, sympy=sympy_fn, infix=infix,
-                inplace=inplace, domain=domain, differentiable=differentiable, doc=doc))
+            doc="", differentiable=True, inplace=True, jvp=None):
+    register(Op(name, _infer(name, kind), impl, partials=partials, jvp=jvp, sympy=sympy_fn,
+                infix=infix, inplace=inplace, domain=domain, differentiable=differentiable,
+                doc=doc))
 
 
 def _public(name: str, doc: str, nargs: int = 1):
@@ -114,8 +115,16 @@ _define("sub", np.subtract, (lambda out, a, b: 1, lambda out, a, b: -1), lambda 
         kind="same", infix="-", doc="a - b")
 _define("mul", np.multiply, (lambda out, a, b: b, lambda out, a, b: a), lambda a, b: a * b,
         kind="same", infix="*", doc="a * b")
+def _div_jvp(tangents, out, a, b):
+    """(a/b)˙ = (ȧ - out·ḃ) / b: one division, and differentiating it again reuses out˙
+    (the quotient rule in this form is Leibniz's rule for out·b = a)."""
+    ta, tb = (None if t is None else lift(t, x, out.ndim) for t, x in zip(tangents, (a, b)))
+    top = -(out * tb) if ta is None else ta if tb is None else ta - out * tb
+    return top / b
+
+
 _define("div", np.divide, (lambda out, a, b: 1 / b, lambda out, a, b: -out / b),
-        lambda a, b: a / b, kind="float", infix="/", domain=(0.5, 3), doc="a / b")
+        lambda a, b: a / b, kind="float", infix="/", domain=(0.5, 3), doc="a / b", jvp=_div_jvp)
 _define("power", np.power,
         (lambda out, a, b: b * power(a, b - 1), lambda out, a, b: out * log(a)),
         lambda a, b: a ** b, domain=(0.5, 2), doc="a ** b for a real exponent")
@@ -211,10 +220,13 @@ def _cast_infer(x, dtype):
 register(Op("cast", _cast_infer, np.ndarray.astype,
             emit=lambda args, params, ctx: f"{args[0]}.astype(np.{params['dtype']})",
             vjp=(lambda g, out, x, dtype: g.astype(x.dtype) if x.dtype.kind == "f" else None,),
+            jvp=lambda tangents, out, x, dtype: tangents[0].astype(dtype) if out.dtype.kind == "f"
+            else None,
             sympy=lambda x, dtype: x, doc="x converted to another dtype"))
 
 register(Op("stop_gradient", lambda x: (x.dims, x.dtype), lambda x: x,
-            emit=lambda args, params, ctx: args[0], vjp=(lambda g, out, x: None,), view=True,
+            emit=lambda args, params, ctx: args[0], vjp=(lambda g, out, x: None,),
+            jvp=lambda tangents, out, x: None, view=True,
             sympy=lambda x: x, doc="x, with gradient zero"))
 
 

@@ -7,7 +7,7 @@ import numpy as np
 from .. import dims as D
 from ..errors import ShapeError, UnsupportedError
 from ..expr import Expr, apply, as_expr
-from .base import Op, register
+from .base import Op, lift, register
 from .elementwise import result_dtype
 from .shape import expand_dims, reshape
 
@@ -56,8 +56,38 @@ def _matmul_vjp_b(g, out, a, b):
     return matmul(swap_last(a), g)
 
 
+def _tangent_times(t, a, b):
+    """``ȧ @ b`` for a tangent ``t`` of ``a`` with leading batch axes."""
+    if b.ndim <= 2:
+        return matmul(t, b)
+    if a.ndim > 1:
+        return matmul(lift(t, a, b.ndim), b)
+    return matmul(expand_dims(lift(t, a, b.ndim - 1), (t.ndim + b.ndim - 3,)), b)[..., 0, :]
+
+
+def _times_tangent(a, t, b):
+    """``a @ ḃ`` for a tangent ``t`` of ``b`` with leading batch axes."""
+    if a.ndim == 1:
+        return matmul(a, t) if b.ndim > 1 else matmul(t, a)
+    if b.ndim > 1:
+        return matmul(a, lift(t, b, a.ndim))
+    if a.ndim == 2:
+        return matmul(t, swap_last(a))
+    return matmul(a, expand_dims(lift(t, b, a.ndim - 1), (t.ndim + a.ndim - 2,)))[..., 0]
+
+
+def _matmul_jvp(tangents, out, a, b):
+    """(a @ b)˙ = ȧ @ b + a @ ḃ; products with a tangent broadcast over its batch axes
+    (1-D operands are promoted as NumPy does, BLAS matrix products where possible)."""
+    ta, tb = tangents
+    left = None if ta is None else _tangent_times(ta, a, b)
+    right = None if tb is None else _times_tangent(a, tb, b)
+    return right if left is None else left if right is None else left + right
+
+
 register(Op("matmul", _matmul_infer, np.matmul, infix="@",
-            vjp=(_matmul_vjp_a, _matmul_vjp_b), doc="matrix product with NumPy's rules"))
+            vjp=(_matmul_vjp_a, _matmul_vjp_b), jvp=_matmul_jvp,
+            doc="matrix product with NumPy's rules"))
 
 
 def matmul(a, b) -> Expr:
@@ -75,9 +105,17 @@ def _transpose_emit(args, params, ctx):
     return f"np.transpose({args[0]}, {axes})"
 
 
+def _behind(t: Expr, x: Expr, axes: tuple) -> tuple:
+    """The permutation ``axes`` of ``x`` applied to its tangent, batch axes left in place."""
+    nb = t.ndim - x.ndim
+    return tuple(range(nb)) + tuple(a + nb for a in axes)
+
+
 register(Op("transpose", lambda x, axes: (tuple(x.dims[i] for i in axes), x.dtype), np.transpose,
             emit=_transpose_emit,
             vjp=(lambda g, out, x, axes: apply("transpose", g, axes=tuple(np.argsort(axes).tolist())),),
+            jvp=lambda tangents, out, x, axes: apply("transpose", tangents[0],
+                                                     axes=_behind(tangents[0], x, axes)),
             view=True, doc="permutes the axes"))
 
 

@@ -42,17 +42,30 @@ def _unreduce(g: Expr, x: Expr, axis: tuple, keepdims: bool) -> Expr:
     return g if keepdims or g.ndim == 0 else expand_dims(g, axis)
 
 
-def _max_vjp(g, out, x, axis, keepdims):
-    """Ties share the gradient equally."""
+def _max_share(out, x, axis, keepdims):
+    """Where ``x`` attains the max, 1/(number of ties); elsewhere 0: ties share equally."""
     mask = equal(x, _unreduce(out, x, axis, keepdims))
     count = apply("sum", where(mask, 1.0, 0.0), axis=axis, keepdims=True)
-    return where(mask, _unreduce(g, x, axis, keepdims) / count, 0.0)
+    return where(mask, 1.0 / count, 0.0)
+
+
+def _sum_jvp(tangents, out, x, axis, keepdims):
+    """The sum of the tangent over the same axes, behind its batch axes."""
+    t = tangents[0]
+    nb = t.ndim - x.ndim
+    return apply("sum", t, axis=tuple(a + nb for a in axis), keepdims=keepdims)
 
 
 register(Op("sum", _reduce_infer, np.sum,
             vjp=(lambda g, out, x, axis, keepdims:
-                 broadcast_to(_unreduce(g, x, axis, keepdims), x.dims),), doc="sum over axes"))
-register(Op("max", _reduce_infer, np.max, vjp=(_max_vjp,), doc="maximum over axes"))
+                 broadcast_to(_unreduce(g, x, axis, keepdims), x.dims),),
+            jvp=_sum_jvp, doc="sum over axes"))
+register(Op("max", _reduce_infer, np.max,
+            vjp=(lambda g, out, x, axis, keepdims:
+                 _unreduce(g, x, axis, keepdims) * _max_share(out, x, axis, keepdims),),
+            jvp=lambda tangents, out, x, axis, keepdims:
+            _sum_jvp((tangents[0] * _max_share(out, x, axis, keepdims),), out, x, axis, keepdims),
+            doc="maximum over axes"))
 
 
 def sum(x, axis=None, keepdims: bool = False) -> Expr:  # noqa: A001 - the contract's name

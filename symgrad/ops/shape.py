@@ -9,7 +9,7 @@ from .. import dims as D
 from .. import runtime
 from ..errors import ShapeError, UnsupportedError
 from ..expr import Expr, apply, as_expr
-from .base import Op, register
+from .base import Op, batch_dims, lift, register
 
 NEW = ("new",)
 FULL = ("slice", None, None, None)
@@ -111,7 +111,14 @@ def python_index(index) -> tuple:
 register(Op("getitem", _getitem_infer, lambda x, index: x[python_index(index)],
             emit=lambda args, params, ctx: f"{args[0]}[{_index_code(params['index'], ctx)}]",
             vjp=(lambda g, out, x, index: apply("scatter", g, index=index, shape=x.dims),),
+            jvp=lambda tangents, out, x, index:
+            apply("getitem", tangents[0], index=_behind(tangents[0], x, index)),
             view=True, doc="basic indexing x[index]"))
+
+
+def _behind(t: Expr, x: Expr, index: tuple) -> tuple:
+    """``index`` for ``x`` applied to its tangent ``t``: full slices over the batch axes."""
+    return (FULL,) * (t.ndim - x.ndim) + index
 
 
 def _scatter_emit(args, params, ctx):
@@ -123,6 +130,9 @@ register(Op("scatter", lambda g, index, shape: (shape, g.dtype),
             lambda g, index, shape: runtime.scatter(g, shape, python_index(index), g.dtype),
             emit=_scatter_emit,
             vjp=(lambda g, out, x, index, shape: apply("getitem", g, index=index),),
+            jvp=lambda tangents, out, g, index, shape:
+            apply("scatter", tangents[0], index=_behind(tangents[0], g, index),
+                  shape=batch_dims(tangents[0], g) + shape),
             doc="zeros of `shape` with g written at `index` (the adjoint of indexing)"))
 
 
@@ -192,7 +202,9 @@ def _resolve_reshape(x: Expr, shape) -> tuple:
 
 register(Op("reshape", lambda x, shape: (shape, x.dtype), lambda x, shape: np.reshape(x, shape),
             emit=lambda args, params, ctx: f"{args[0]}.reshape({ctx.shape(params['shape'])})",
-            vjp=(lambda g, out, x, shape: reshape(g, x.dims),), view=True,
+            vjp=(lambda g, out, x, shape: reshape(g, x.dims),),
+            jvp=lambda tangents, out, x, shape:
+            apply("reshape", tangents[0], shape=batch_dims(tangents[0], x) + shape), view=True,
             doc="x with a new shape of the same size"))
 
 
@@ -217,7 +229,10 @@ def _broadcast_infer(x, shape):
 
 register(Op("broadcast_to", _broadcast_infer, np.broadcast_to,
             emit=lambda args, params, ctx: f"np.broadcast_to({args[0]}, {ctx.shape(params['shape'])})",
-            vjp=(lambda g, out, x, shape: sum_to(g, x.dims),), view=True,
+            vjp=(lambda g, out, x, shape: sum_to(g, x.dims),),
+            jvp=lambda tangents, out, x, shape: broadcast_to(
+                lift(tangents[0], x, len(shape)), batch_dims(tangents[0], x) + shape),
+            view=True,
             doc="x broadcast to a larger shape (NumPy rules)"))
 
 
@@ -274,9 +289,18 @@ class _ConcatVJP:
         return rule
 
 
+def _concat_jvp(tangents, out, *xs, axis):
+    """The tangents joined behind their batch axes; a zero tangent is a block of zeros."""
+    known, x = next((t, x) for t, x in zip(tangents, xs) if t is not None)
+    batch = batch_dims(known, x)
+    parts = [fill(batch + x.dims, 0.0, known.dtype, known.g) if t is None else t
+             for t, x in zip(tangents, xs)]
+    return apply("concatenate", *parts, axis=axis + len(batch))
+
+
 register(Op("concatenate", _concat_infer, lambda *xs, axis: np.concatenate(xs, axis),
             emit=lambda args, params, ctx: f"np.concatenate(({', '.join(args)},), axis={params['axis']})",
-            vjp=_ConcatVJP(), doc="joins arrays along an existing axis"))
+            vjp=_ConcatVJP(), jvp=_concat_jvp, doc="joins arrays along an existing axis"))
 
 
 def concatenate(xs, axis: int = 0) -> Expr:
