@@ -24,5 +24,7 @@ from .compile import Function, function
 from .check import check_grad
 from .viz import draw, to_dot
 from .leaves import matrix, scalar, scalars, tensor, vector
+from .ops.annotate import name
+from .sympy_bridge import from_sympy, latex, to_sympy
 
 __all__ = [name for name in dir() if not name.startswith("_")]

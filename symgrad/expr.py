@@ -68,7 +68,8 @@ class Expr:
     @property
     def name(self):
         """The symbol's name (or a named intermediate's), else None."""
-        return self.attrs.get("name")
+        attrs = self.attrs
+        return dict(attrs["params"])["name"] if attrs["op"] == "name" else attrs.get("name")
 
     @property
     def graph(self):

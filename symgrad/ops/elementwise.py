@@ -160,7 +160,7 @@ def _int_power_partial(out, x, n):
     return n * int_power(x, n - 1)
 
 
-_define("int_power", runtime.int_power, (_int_power_partial,), None, kind="float",
+_define("int_power", runtime.int_power, (_int_power_partial,), lambda x, n: x ** n, kind="float",
         domain=(-2, 2), doc="x ** n for a fixed integer n")
 
 

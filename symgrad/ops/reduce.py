@@ -3,6 +3,7 @@ are built from them (stable by subtracting the max, whose gradient is stopped)."
 from __future__ import annotations
 
 import numpy as np
+import sympy
 
 from ..errors import ShapeError
 from ..expr import Expr, apply, as_expr, constant
@@ -60,7 +61,18 @@ register(Op("sum", _reduce_infer, np.sum,
             vjp=(lambda g, out, x, axis, keepdims:
                  broadcast_to(_unreduce(g, x, axis, keepdims), x.dims),),
             jvp=_sum_jvp, doc="sum over axes"))
-register(Op("max", _reduce_infer, np.max,
+def _max_sympy(x: np.ndarray, axis: tuple, keepdims: bool) -> np.ndarray:
+    """SymPy's ``Max`` over ``axis`` of an object array of SymPy entries (for to_sympy)."""
+    rest = [i for i in range(x.ndim) if i not in axis]
+    rows = np.transpose(x, rest + list(axis)).reshape([x.shape[i] for i in rest] + [-1])
+    out = np.empty(rows.shape[:-1], dtype=object)
+    for idx in np.ndindex(out.shape):
+        out[idx] = sympy.Max(*rows[idx])
+    return out.reshape([1 if i in axis else n for i, n in enumerate(x.shape)
+                        if keepdims or i not in axis])
+
+
+register(Op("max", _reduce_infer, np.max, sympy=_max_sympy,
             vjp=(lambda g, out, x, axis, keepdims:
                  _unreduce(g, x, axis, keepdims) * _max_share(out, x, axis, keepdims),),
             jvp=lambda tangents, out, x, axis, keepdims:

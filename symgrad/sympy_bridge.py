@@ -1,0 +1,688 @@
+"""The SymPy bridge: graphs to SymPy expressions and back, LaTeX, SymPy simplification.
+
+:func:`to_sympy` visits the nodes an expression needs once, in id order (a topological
+order), so deep chains never recurse.  Each op maps through the ``sympy`` rule of its Op,
+in one of two forms:
+
+- ``"elements"``: a scalar is a SymPy expression, a small static tensor an array of
+  entries (a ``Matrix`` in two dimensions, else an ``Array``).  Elementwise ops apply
+  their scalar SymPy function entry by entry; the others move entries as NumPy moves
+  numbers, running their ``sympy`` rule (else their NumPy ``impl``) on object arrays.
+- ``"matrix"``: tensors of up to two axes are SymPy matrix expressions (``MatrixSymbol``,
+  ``MatMul``, ``Transpose``, ``HadamardProduct``, elementwise functions applied with
+  ``∘``).  Vectors are columns, named dimensions integer symbols, and broadcasting is a
+  product with the ones matrix 𝟙, so ``X @ W + b`` reads ``X W + 𝟙 bᵀ``.
+
+With ``cse=True`` every node the graph uses more than once becomes a replacement symbol,
+so the size follows the graph rather than its (possibly exponential) tree.  A named
+intermediate (:func:`symgrad.name`) becomes a symbol of its name, defined in the
+replacements, wherever its node occurs.
+"""
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import operator
+from collections import Counter
+from fractions import Fraction
+
+import numpy as np
+import sympy
+from sympy.matrices.expressions import MatrixExpr
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.printing.latex import LatexPrinter
+
+from . import dims as D
+from .errors import SymgradError, UnsupportedError
+from .expr import Expr, apply, constant, symbol
+from .graph import common_graph, default_graph
+from .ops.base import REGISTRY
+from .ops.elementwise import int_power, power, sqrt, where
+
+SMALL = 25  # form="auto" writes out entries when every tensor has at most this many
+FORMS = ("auto", "elements", "matrix")
+
+
+# -- numbers ------------------------------------------------------------------------------
+def _number(v) -> sympy.Basic:
+    """A SymPy number for a NumPy or Python one: a float equal to a simple fraction becomes
+    that fraction (0.5 -> 1/2), other floats stay floats."""
+    if isinstance(v, sympy.Basic):
+        return v
+    if isinstance(v, (bool, np.bool_)):
+        return sympy.true if v else sympy.false
+    if isinstance(v, (int, np.integer)):
+        return sympy.Integer(int(v))
+    v = float(v)
+    if math.isnan(v):
+        return sympy.nan
+    if math.isinf(v):
+        return sympy.oo if v > 0 else -sympy.oo
+    ratio = Fraction(v).limit_denominator(10**6)
+    if float(ratio) == v:
+        return sympy.Rational(ratio.numerator, ratio.denominator)
+    return sympy.Float(v)
+
+
+def _array(v) -> np.ndarray:
+    """``v`` as an object array of SymPy entries (0-d for a scalar)."""
+    if isinstance(v, np.ndarray):
+        return v
+    a = np.empty((), dtype=object)
+    a[()] = v
+    return a
+
+
+def _entries(v):
+    """A NumPy result as SymPy: numbers become SymPy numbers, a 0-d array its entry."""
+    if isinstance(v, np.ndarray):
+        if v.ndim == 0:
+            return _number(v[()])
+        return np.frompyfunc(_number, 1, 1)(v.astype(object))
+    return _number(v)
+
+
+def _atomic(v) -> bool:
+    """Values not worth a replacement symbol: symbols, numbers, transposed matrix symbols."""
+    if isinstance(v, sympy.Transpose):
+        v = v.arg
+    return v.is_Atom or isinstance(v, (sympy.MatrixSymbol, sympy.Indexed))
+
+
+def _dim(d) -> sympy.Expr:
+    """A dimension as SymPy: an int, or its names as positive integer symbols (``n - 1``)."""
+    terms, const = D.affine(d)
+    return sum((k * sympy.Symbol(n, integer=True, positive=True) for n, k in terms.items()),
+               sympy.Integer(const))
+
+
+def _hadamard(*factors) -> MatrixExpr:
+    """The entrywise product, scalar factors pulled out: ``(s A) ∘ B = s (A ∘ B)``."""
+    scale, parts = sympy.Integer(1), []
+    for f in factors:
+        if isinstance(f, sympy.MatMul):
+            coeff, matrices = f.as_coeff_matrices()
+            scale *= coeff
+            f = matrices[0] if len(matrices) == 1 else sympy.MatMul(*matrices)
+        parts.append(f)
+    return scale * sympy.HadamardProduct(*parts)
+
+
+def _scalar(op, params: dict, args: list):
+    """An op applied to scalars: its SymPy function."""
+    if op.sympy is None:
+        raise UnsupportedError(f"to_sympy: the op {op.name!r} has no SymPy mapping")
+    return op.sympy(*args, **params)
+
+
+# -- graph to SymPy -------------------------------------------------------------------------
+class _Sum(list):
+    """The terms of a scalar sum, made into one SymPy ``Add`` only when another op needs it:
+    ``Add`` sorts its terms whenever it is made, so building a chain of n binary additions
+    one by one (an adjoint accumulating its contributions) would cost O(n² log n)."""
+
+    @staticmethod
+    def terms(value) -> list:
+        return value if isinstance(value, _Sum) else [value]
+
+
+class _Translator:
+    """One walk over the nodes ``roots`` need, in id order; subclasses give the form.
+
+    As in SymPy's printers, a method ``_<op>`` handles an op specially; the rest follows
+    the op's own ``sympy`` rule.
+    """
+
+    def __init__(self, g, roots: list, share: bool, keep_names: bool) -> None:
+        self.g = g
+        self.roots = roots
+        needed = g.ancestors(roots)
+        self.nodes = sorted(needed)
+        self.share = share
+        self.labels = {}  # node -> the name sg.name gave it (the name node may lie outside)
+        if keep_names:
+            for node in range(len(g)):
+                if g[node]["op"] == "name" and g[node]["args"][0] in needed:
+                    self.labels.setdefault(g[node]["args"][0], dict(g[node]["params"])["name"])
+        self.reserved = {g[n]["name"] for n in self.nodes if g[n]["op"] == "symbol"}
+        self.reserved |= set(self.labels.values())
+        self.claimed: set = set()
+        self.fresh = (f"x{i}" for i in itertools.count() if f"x{i}" not in self.reserved)
+        self.replacements: list = []
+        self.leaves: dict = {}  # SymPy name -> node, to map SymPy results back
+
+    def run(self) -> list:
+        g = self.g
+        uses = Counter(a for n in self.nodes for a in g[n]["args"])
+        values: dict = {}
+
+        def take(node):  # a node's value, its sum built if it was gathering terms
+            if isinstance(values[node], _Sum):
+                values[node] = sympy.Add(*values[node])
+            return values[node]
+
+        for node in self.nodes:
+            attrs = g[node]
+            if attrs["op"] == "symbol":
+                value = self.symbol(self.claim(attrs["name"], node), attrs["shape"])
+            elif attrs["op"] in ("add", "sub") and not attrs["shape"]:
+                a, b = (_Sum.terms(values[arg]) for arg in attrs["args"])
+                value = _Sum(a + (b if attrs["op"] == "add" else [-t for t in b]))
+            else:
+                value = self.value(REGISTRY.get(attrs["op"]), attrs, [take(a) for a in attrs["args"]])
+            values[node] = value
+            label = self.labels.get(node)
+            if label is not None:
+                values[node] = self.define(self.claim(label, node), take(node), every=True)
+            elif (self.share and uses[node] > 1 and attrs["args"]
+                  and attrs["dtype"].kind != "b"):
+                values[node] = self.define(next(self.fresh), take(node), every=False)
+        return [self.finish(take(r)) for r in self.roots]
+
+    def claim(self, name: str, node: int) -> str:
+        """``name``, or ``name_1``, ``name_2``... when another node already has it."""
+        unique = name
+        for k in itertools.count(1):
+            if unique not in self.claimed:
+                break
+            unique = f"{name}_{k}"
+        self.claimed.add(unique)
+        self.leaves[unique] = node
+        return unique
+
+    def define(self, name: str, value, every: bool):
+        """A symbol ``name`` standing for ``value``, listed among the replacements."""
+        if isinstance(value, np.ndarray):
+            base = sympy.IndexedBase(name, real=True)
+            out = value.copy()
+            for idx in np.ndindex(value.shape):
+                if every or not _atomic(value[idx]):
+                    out[idx] = base[idx]
+                    self.replacements.append((base[idx], value[idx]))
+            return out
+        if not every and _atomic(value):
+            return value
+        if isinstance(value, MatrixExpr):
+            s = sympy.MatrixSymbol(name, *value.shape)
+        else:
+            s = sympy.Symbol(name, real=True)
+        self.replacements.append((s, value))
+        return s
+
+    def finish(self, value):
+        return value
+
+
+class _Elements(_Translator):
+    """Scalars and small static tensors, entry by entry."""
+
+    def value(self, op, attrs: dict, args: list):
+        method = getattr(self, "_" + attrs["op"], None)
+        if method is not None:
+            return method(attrs)
+        params = dict(attrs["params"])
+        if op.partials is not None:  # elementwise: the scalar function, entry by entry
+            if not any(isinstance(a, np.ndarray) for a in args):
+                return _scalar(op, params, args)
+            fn = functools.partial(op.sympy, **params) if params else op.sympy
+            return np.frompyfunc(fn, len(args), 1)(*args)
+        rule = op.sympy or op.impl  # entries move as NumPy moves numbers
+        return _entries(rule(*(_array(a) for a in args), **params))
+
+    def symbol(self, name: str, dims: tuple):
+        if not dims:
+            return sympy.Symbol(name, real=True)
+        base = sympy.IndexedBase(name, real=True)
+        out = np.empty(dims, dtype=object)
+        for idx in np.ndindex(out.shape):
+            out[idx] = base[idx]
+        return out
+
+    def _constant(self, attrs: dict):
+        return _entries(attrs["value"])
+
+    def finish(self, value):
+        if not isinstance(value, np.ndarray):
+            return value
+        if value.ndim == 2:
+            return sympy.ImmutableMatrix(value.tolist())
+        return sympy.ImmutableDenseNDimArray(value.tolist(), value.shape)
+
+
+class _Matrices(_Translator):
+    """Matrix expressions: vectors are columns, broadcasting multiplies by 𝟙."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.d = sympy.Dummy("d", real=True)  # the variable of elementwise functions
+
+    def value(self, op, attrs: dict, args: list):
+        method = getattr(self, "_" + attrs["op"], None)
+        if attrs["args"] and not any(isinstance(a, MatrixExpr) for a in args):
+            if not attrs["shape"]:
+                return _scalar(op, dict(attrs["params"]), args)
+        elif method is None and op.partials is not None:
+            return self._entrywise(op, attrs, args)
+        if method is None:
+            raise UnsupportedError(f"to_sympy(form='matrix'): the op {attrs['op']!r} has no "
+                                   "matrix expression; use form='elements' for small static shapes")
+        return method(attrs, *args)
+
+    # -- shapes ---------------------------------------------------------------------------
+    @staticmethod
+    def rep(dims: tuple) -> tuple:
+        """The matrix shape standing for ``dims``: a vector is a column."""
+        if len(dims) > 2:
+            raise UnsupportedError(f"to_sympy(form='matrix'): shape {D.fmt_shape(dims)} has "
+                                   "more than two axes; use form='elements' for small static shapes")
+        return (_dim(dims[0]), sympy.Integer(1)) if len(dims) == 1 else tuple(map(_dim, dims))
+
+    def arg_dims(self, attrs: dict) -> list:
+        return [self.g[a]["shape"] for a in attrs["args"]]
+
+    def spread(self, value, dims: tuple, out: tuple, ones: bool = False):
+        """``value`` broadcast to ``out`` by NumPy's rules, as products with 𝟙 (a scalar stays
+        a scalar unless ``ones``)."""
+        if not isinstance(value, MatrixExpr):
+            return value * sympy.OneMatrix(*self.rep(out)) if ones and out else value
+        if len(dims) < len(out):  # NumPy lines a vector up with the last axis: a row
+            value = value.T
+        (r, c), (rows, cols) = value.shape, self.rep(out)
+        if r != rows:
+            value = sympy.OneMatrix(rows, 1) * value
+        if c != cols:
+            value = value * sympy.OneMatrix(1, cols)
+        return value
+
+    def orient(self, value, out: tuple):
+        """``value``, holding the entries of a node of dims ``out`` up to size-1 axes, in the
+        matrix shape that stands for ``out``."""
+        if not out:
+            return value[0, 0] if isinstance(value, MatrixExpr) else value
+        shape = self.rep(out)
+        if not isinstance(value, MatrixExpr):
+            return value * sympy.OneMatrix(*shape)
+        if value.shape == shape:
+            return value
+        if value.shape == shape[::-1]:
+            return value.T
+        raise UnsupportedError(f"to_sympy(form='matrix'): cannot lay out a {value.shape} "
+                               f"matrix as shape {D.fmt_shape(out)}")
+
+    def broadcast(self, attrs: dict, args: list, ones: bool = False) -> list:
+        return [self.spread(a, d, attrs["shape"], ones) for a, d in zip(args, self.arg_dims(attrs))]
+
+    # -- leaves ------------------------------------------------------------------------
+    def symbol(self, name: str, dims: tuple):
+        if not dims:
+            return sympy.Symbol(name, real=True)
+        return sympy.MatrixSymbol(name, *self.rep(dims))
+
+    def _constant(self, attrs: dict):
+        value = attrs["value"]
+        if value.ndim == 0:
+            return _number(value[()])
+        flat = value.reshape(-1)
+        if np.all(flat == flat[0]):
+            return self._fill({"shape": attrs["shape"], "params": (("value", flat[0]),)})
+        table = value.reshape(-1, 1) if value.ndim == 1 else value
+        return sympy.ImmutableMatrix(_entries(table).tolist())
+
+    def _fill(self, attrs: dict):
+        value = _number(dict(attrs["params"])["value"])
+        shape = self.rep(attrs["shape"])
+        return sympy.ZeroMatrix(*shape) if value == 0 else value * sympy.OneMatrix(*shape)
+
+    def _shape_of(self, attrs: dict, x):
+        return _dim(self.g[attrs["args"][0]]["shape"][dict(attrs["params"])["axis"]])
+
+    # -- elementwise arithmetic --------------------------------------------------------
+    def _add(self, attrs, a, b):
+        a, b = self.broadcast(attrs, [a, b], ones=True)
+        return a + b
+
+    def _sub(self, attrs, a, b):
+        a, b = self.broadcast(attrs, [a, b], ones=True)
+        return a - b
+
+    def _neg(self, attrs, x):
+        return -x
+
+    def _mul(self, attrs, a, b):
+        (da, db), out = self.arg_dims(attrs), attrs["shape"]
+        if len(out) == 2 and {da, db} == {(out[0], 1), (1, out[1])}:
+            return a * b if da == (out[0], 1) else b * a  # a column times a row: outer product
+        a, b = self.broadcast(attrs, [a, b])
+        if isinstance(a, MatrixExpr) and isinstance(b, MatrixExpr):
+            return _hadamard(a, b)
+        return a * b
+
+    def _div(self, attrs, a, b):
+        a, b = self.broadcast(attrs, [a, b])
+        if not isinstance(b, MatrixExpr):
+            return a / b
+        inverse = sympy.HadamardPower(b, -1)
+        return _hadamard(a, inverse) if isinstance(a, MatrixExpr) else a * inverse
+
+    def _int_power(self, attrs, x):
+        return sympy.HadamardPower(x, dict(attrs["params"])["n"])
+
+    def _where(self, attrs, c, a, b):
+        """``where(c, a, 0)`` of another matrix ``a`` is ``a ∘ [c]`` (a masked gradient)."""
+        if len(self.bases([c, a, b])) > 1:
+            for kept, other, mask in ((a, b, (1, 0)), (b, a, (0, 1))):
+                if isinstance(kept, MatrixExpr) and other == 0:
+                    indicator = self.lambda_of(REGISTRY["where"], {}, [c, *mask])
+                    return _hadamard(self.broadcast(attrs, [kept])[0], indicator)
+        return self._entrywise(REGISTRY["where"], attrs, [c, a, b])
+
+    def _entrywise(self, op, attrs: dict, args: list):
+        return self.lambda_of(op, dict(attrs["params"]), args)
+
+    def bases(self, args: list) -> set:
+        """The matrices ``args`` are elementwise functions of."""
+        return {a.expr if isinstance(a, ElementwiseApplyFunction) else a
+                for a in args if isinstance(a, MatrixExpr)}
+
+    def lambda_of(self, op, params: dict, args: list):
+        """``op`` of a single matrix X (and scalars): ``(d ↦ f(d))∘(X)``."""
+        bases = self.bases(args)
+        if len(bases) != 1:
+            raise UnsupportedError(f"to_sympy(form='matrix'): {op.name} of {len(bases)} "
+                                   "different matrices has no matrix expression; use "
+                                   "form='elements' for small static shapes")
+        base, = bases
+        scalars = [a.function(self.d) if isinstance(a, ElementwiseApplyFunction) else
+                   self.d if a == base else a for a in args]
+        return ElementwiseApplyFunction(sympy.Lambda(self.d, _scalar(op, params, scalars)), base)
+
+    # -- linear algebra and shapes ------------------------------------------------------
+    def _matmul(self, attrs, a, b):
+        da, db = self.arg_dims(attrs)
+        if len(da) == 1 and len(db) == 1:
+            return (a.T * b)[0, 0]
+        return b.T * a if len(da) == 1 else a * b
+
+    def _transpose(self, attrs, x):
+        return x.T
+
+    def _sum(self, attrs, x):
+        axis = dict(attrs["params"])["axis"]
+        if 0 in axis:
+            x = sympy.OneMatrix(1, x.shape[0]) * x
+        if 1 in axis:
+            x = x * sympy.OneMatrix(x.shape[1], 1)
+        return self.orient(x, attrs["shape"])
+
+    def _broadcast_to(self, attrs, x):
+        return self.broadcast(attrs, [x], ones=True)[0]
+
+    def _getitem(self, attrs, x):
+        index = dict(attrs["params"])["index"]
+        keys = [e for e in index if e != ("new",)]
+        if any(e[0] == "int" or e[1:] != (None, None, None) for e in keys):
+            keys += [("slice", None, None, None)] * (2 - len(keys))
+            try:
+                x = x[tuple(e[1] if e[0] == "int" else slice(*e[1:]) for e in keys)]
+            except (IndexError, TypeError, ValueError) as err:
+                raise UnsupportedError(f"to_sympy(form='matrix'): indexing {index} has no "
+                                       f"matrix expression ({err})") from None
+        return self.orient(x, attrs["shape"])
+
+    def _scatter(self, attrs, x):
+        if any(e != ("new",) and e[1:] != (None, None, None) for e in dict(attrs["params"])["index"]):
+            raise UnsupportedError("to_sympy(form='matrix'): the adjoint of indexing has no "
+                                   "matrix expression; use form='elements' for small static shapes")
+        return self.orient(x, attrs["shape"])
+
+    def _reshape(self, attrs, x):
+        (dims,), out = self.arg_dims(attrs), attrs["shape"]
+        if [d for d in dims if d != 1] != [d for d in out if d != 1]:
+            raise UnsupportedError(f"to_sympy(form='matrix'): reshape {D.fmt_shape(dims)} -> "
+                                   f"{D.fmt_shape(out)} has no matrix expression")
+        return self.orient(x, out)
+
+    def _pass(self, attrs, x):
+        return x
+
+    _cast = _stop_gradient = _name = _pass
+
+
+def _form(exprs: list, form: str) -> str:
+    """The form to use: ``"auto"`` is elements when every tensor is static and small."""
+    if form not in FORMS:
+        raise SymgradError(f"to_sympy: form must be one of {FORMS}, got {form!r}")
+    for e in exprs:
+        if not isinstance(e, Expr):
+            raise SymgradError(f"to_sympy takes symgrad expressions, got {type(e).__name__} {e!r}")
+    g = common_graph([e.g for e in exprs], "to_sympy")
+    sizes = [D.size_of(g[n]["shape"]) for n in g.ancestors([e.node for e in exprs])]
+    static = all(s is not None for s in sizes)
+    if form == "auto":
+        return "elements" if static and max(sizes, default=0) <= SMALL else "matrix"
+    if form == "elements" and not static:
+        raise UnsupportedError("to_sympy(form='elements'): the expression has named dimensions; "
+                               "use form='matrix'")
+    return form
+
+
+def _translate(exprs: list, form: str, share: bool, keep_names: bool):
+    """``(translator, values)`` for the expressions ``exprs`` of one graph."""
+    kind = _Elements if _form(exprs, form) == "elements" else _Matrices
+    translator = kind(exprs[0].g, [e.node for e in exprs], share, keep_names)
+    return translator, translator.run()
+
+
+def to_sympy(e, cse: bool = False, form: str = "auto"):
+    """``e`` (or a list of expressions) as SymPy; ``cse=True`` gives ``(replacements, expr)``.
+
+    Symbols become real SymPy symbols of the same name.  ``form`` is ``"elements"`` (scalars,
+    and small static tensors as a ``Matrix``/``Array`` of entries), ``"matrix"`` (matrix
+    expressions such as ``W^T x``) or ``"auto"`` (elements when every tensor is small and
+    static).  With ``cse=True`` each node used more than once, and each named intermediate,
+    is a replacement symbol defined in the list, in order.
+
+    >>> x, y, z = sg.scalars("x y z")
+    >>> sg.to_sympy(sg.grad((x + y) * z, x))
+    z
+    """
+    single = not isinstance(e, (list, tuple))
+    translator, values = _translate([e] if single else list(e), form, share=cse, keep_names=cse)
+    result = values[0] if single else values
+    return (translator.replacements, result) if cse else result
+
+
+# -- LaTeX ----------------------------------------------------------------------------------
+class _Printer(LatexPrinter):
+    """SymPy's LaTeX, with 𝟙 for the ones matrix and ``f(X)`` for f applied entrywise."""
+
+    def _print_OneMatrix(self, expr) -> str:
+        return r"\mathbb{1}"
+
+    def _print_ElementwiseApplyFunction(self, expr) -> str:
+        var, body = expr.function.variables[0], expr.function.expr
+        inner = self._print(expr.expr)
+        if not _atomic(expr.expr) and any(var in node.args and not isinstance(node, sympy.Function)
+                                          for node in sympy.preorder_traversal(body)):
+            inner = rf"\left({inner}\right)"  # f(X) has its parentheses, -X and X > 0 need them
+        names = self._settings["symbol_names"]
+        self._settings["symbol_names"] = {**names, var: inner}
+        try:
+            return self._print(body)
+        finally:
+            self._settings["symbol_names"] = names
+
+
+def latex(e, cse: bool = False, form: str = "auto") -> str:
+    """A LaTeX string of the formula; named intermediates print by name, their definitions
+    listed after it (``cse=True`` also names every shared subexpression).
+
+    >>> sg.latex(sg.diff(sg.exp(sg.sin(x)), x))
+    'e^{\\\\sin{\\\\left(x \\\\right)}} \\\\cos{\\\\left(x \\\\right)}'
+    """
+    translator, (value,) = _translate([e], form, share=cse, keep_names=True)
+    printer = _Printer()
+    text = printer.doprint(value)
+    if translator.replacements:
+        text += r" \quad \text{where} \quad " + r", \; ".join(
+            f"{printer.doprint(s)} = {printer.doprint(v)}" for s, v in translator.replacements)
+    return text
+
+
+def sympy_simplify(e: Expr) -> Expr:
+    """A scalar ``e`` simplified by SymPy and rebuilt as a graph over the same symbols.
+
+    Other expressions, and results SymPy writes with functions symgrad lacks, come back
+    as they are: simplification never fails.
+
+    >>> sg.simplify(sg.sin(x) ** 2 + sg.cos(x) ** 2, sympy=True)    # 1
+    """
+    if e.ndim != 0 or _form([e], "auto") != "elements":
+        return e
+    try:
+        translator, (value,) = _translate([e], "elements", share=False, keep_names=False)
+        symbols = {name: Expr(e.g, node) for name, node in translator.leaves.items()}
+        return from_sympy(sympy.simplify(value), symbols, graph=e.g)
+    except UnsupportedError:
+        return e
+
+
+# -- SymPy to graph -------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def _sympy_ops() -> dict:
+    """``{SymPy class: op name}`` from the ops whose ``sympy`` rule is a SymPy class."""
+    return {op.sympy: name for name, op in REGISTRY.items() if isinstance(op.sympy, type)}
+
+
+def _fraction(node) -> tuple:
+    """A product as ``(sign, numerator factors, denominator factors)``: negative powers and a
+    rational coefficient's denominator go below the line, so ``-x/(2y)`` is ``-(x / (2y))``."""
+    factors = node.args if isinstance(node, sympy.Mul) else (node,)
+    sign, num, den = 1, [], []
+    for f in factors:
+        if f.is_Rational:
+            sign *= -1 if f < 0 else 1
+            p, q = abs(f.p), f.q
+            num += [sympy.Integer(p)] if p != 1 else []
+            den += [sympy.Integer(q)] if q != 1 else []
+        elif f.is_Pow and f.exp.is_Number and f.exp < 0:
+            den.append(f.base ** -f.exp)
+        else:
+            num.append(f)
+    return sign, num, den
+
+
+def _product(xs: list, graph) -> Expr:
+    return functools.reduce(operator.mul, xs) if xs else constant(1.0, graph=graph)
+
+
+class _Builder:
+    """The plan for each SymPy node: its children, and how to make its graph from theirs."""
+
+    def __init__(self, symbols: dict, graph) -> None:
+        self.symbols = symbols
+        self.graph = graph
+        self.made: dict = {}
+
+    def leaf(self, name: str) -> Expr:
+        if name not in self.symbols:
+            self.symbols[name] = symbol(name)
+        return self.symbols[name]
+
+    def number(self, node) -> Expr:
+        if node.is_Boolean:
+            return constant(bool(node), graph=self.graph)
+        try:
+            return constant(float(node), np.float64, self.graph)
+        except TypeError:
+            raise UnsupportedError(f"from_sympy: {node} is not a real number") from None
+
+    def plan(self, node) -> tuple:
+        """``(children, make)``: ``make(*graphs of the children)`` is the node's graph."""
+        if isinstance(node, sympy.Symbol):
+            return (), lambda: self.leaf(node.name)
+        if isinstance(node, sympy.Indexed):
+            array = self.symbols.get(node.base.name)
+            if array is None:
+                raise SymgradError(f"from_sympy: {node} indexes {node.base.name!r}, which is "
+                                   "not among the given symbols")
+            return (), lambda: array[tuple(int(i) for i in node.indices)]
+        if node.is_Number or node.is_NumberSymbol or isinstance(node, sympy.logic.boolalg.BooleanAtom):
+            return (), lambda: self.number(node)
+        if isinstance(node, sympy.Add):
+            return node.args, lambda *xs: functools.reduce(operator.add, xs)
+        if isinstance(node, sympy.Mul) or node.is_Pow and node.exp.is_Number and node.exp < 0:
+            sign, num, den = _fraction(node)
+            def make(*xs):
+                out = _product(list(xs[:len(num)]), self.graph)
+                out = out / _product(list(xs[len(num):]), self.graph) if den else out
+                return -out if sign < 0 else out
+            return num + den, make
+        if node.is_Pow:
+            base, exp = node.args
+            if exp.is_Integer:
+                return (base,), lambda b: int_power(b, int(exp))
+            if exp == sympy.S.Half:
+                return (base,), sqrt
+            if base == sympy.E:
+                return (exp,), lambda x: apply("exp", x)
+            return (base, exp), power
+        if isinstance(node, sympy.Piecewise):
+            pairs = node.args
+            def make(*xs):
+                out = constant(np.nan, np.float64, self.graph)
+                for k in reversed(range(len(pairs))):
+                    out = where(xs[2 * k + 1], xs[2 * k], out)
+                return out
+            return tuple(part for pair in pairs for part in pair), make
+        name = _sympy_ops().get(type(node))
+        if name is None:
+            raise UnsupportedError(f"from_sympy: SymPy's {type(node).__name__} (in {node}) has "
+                                   "no symgrad op")
+        def make(*xs):  # Max and Min take any number of arguments
+            return apply(name, *xs) if len(xs) <= 2 else functools.reduce(
+                lambda a, b: apply(name, a, b), xs)
+        return node.args, make
+
+
+def from_sympy(expr, symbols: dict | None = None, graph=None) -> Expr:
+    """A symgrad expression for the SymPy expression (or ``Matrix``/``Array``) ``expr``.
+
+    SymPy functions map to the ops whose ``sympy`` rule they are (``exp``, ``Abs``, ``Max``,
+    comparisons...), integer powers to ``int_power``, ``Piecewise`` to ``where``, numbers
+    (``pi``, rationals) to float64 constants.  A symbol maps to ``symbols[symbol or its
+    name]``, else to a new scalar of its name.  Other functions raise an error naming them.
+    The walk uses an explicit stack; a subexpression SymPy shares is built once (and equal
+    ones are one node anyway, by hash-consing).
+
+    >>> s = sympy.Symbol("s")
+    >>> f = sg.from_sympy(sympy.exp(-s**2) * sympy.cos(s))
+    """
+    given = {(k.name if isinstance(k, sympy.Basic) else k): v for k, v in (symbols or {}).items()}
+    exprs = [v for v in given.values() if isinstance(v, Expr)]
+    graph = graph or (common_graph([v.g for v in exprs], "from_sympy") if exprs else default_graph())
+    builder = _Builder(given, graph)
+    if isinstance(expr, (sympy.MatrixBase, sympy.NDimArray)):
+        from .ops.shape import reshape, stack
+        entries = [from_sympy(v, builder.symbols, graph) for v in sympy.flatten(expr.tolist())]
+        return reshape(stack(entries), tuple(int(d) for d in expr.shape))
+    if not isinstance(expr, sympy.Basic):
+        raise SymgradError(f"from_sympy takes a SymPy expression, got {type(expr).__name__}")
+    # keyed by id (hashing a deep unevaluated SymPy tree would recurse); each entry keeps
+    # its SymPy node alive so that no id is reused
+    built: dict = {}
+    plans: dict = {}
+    stack = [expr]
+    while stack:
+        node = stack[-1]
+        if id(node) in built:
+            stack.pop()
+        elif id(node) not in plans:
+            plans[id(node)] = builder.plan(node)
+            stack.extend(c for c in plans[id(node)][0] if id(c) not in built)
+        else:
+            children, make = plans.pop(id(node))
+            built[id(node)] = node, make(*(built[id(c)][1] for c in children))
+            stack.pop()
+    return built[id(expr)][1]
