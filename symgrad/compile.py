@@ -70,9 +70,12 @@ def _plan_buffers(order: list, g, outputs: set, last_use: dict) -> dict:
         attrs = g[node]
         op = REGISTRY.get(attrs["op"])
         args = attrs["args"]
-        if op is not None and op.view:
+        view = op is not None and op.view
+        if attrs["shape"] == () and not view:
+            continue  # a scalar: no buffer to plan
+        if view:
             storage[node] = storage.get(args[0])
-        elif op is not None and args and attrs["shape"] != () and node not in outputs:
+        elif op is not None and args and node not in outputs:
             key = (attrs["shape"], attrs["dtype"])
             pool = free.get(key, [])
             buffer = None
@@ -112,6 +115,7 @@ class Function:
         self.outputs = outputs
         self._single = single
         self.source, self._fn, self._dim_names = _generate(inputs, outputs)
+        self._specs = [(x.dtype, x.dims) for x in inputs]  # read once per argument per call
         self._positions = {}
         for i, x in enumerate(inputs):
             self._positions.setdefault(x.name, []).append(i)
@@ -124,9 +128,9 @@ class Function:
             raise ArgumentError(f"the function takes {len(self.inputs)} arguments ({names}), "
                                 f"got {len(args)}")
         bound: dict = {}
-        arrays = [self._check(i, x, value, bound) for i, (x, value) in enumerate(zip(self.inputs, args))]
+        arrays = [self._check(i, value, bound) for i, value in enumerate(args)]
         with np.errstate(all="ignore"):
-            result = self._fn(*arrays, *(bound[n] for n in self._dim_names))
+            result = self._fn(*arrays, *[bound[n] for n in self._dim_names])
         return result[0] if self._single else result
 
     def _merge(self, args: tuple, kwargs: dict) -> tuple:
@@ -146,17 +150,22 @@ class Function:
             raise ArgumentError("missing argument(s) " + ", ".join(missing))
         return tuple(merged)
 
-    def _check(self, i: int, x: Expr, value, bound: dict) -> np.ndarray:
-        expected = x.dims
-        try:
-            array = np.asarray(value)
-        except Exception as err:  # ragged lists and the like
-            raise ArgumentError(f"argument {i} ({x.name!r}) is not an array: {err}") from None
-        if array.dtype != x.dtype:
-            if not np.can_cast(array.dtype, x.dtype, "same_kind") and array.dtype.kind not in "biu":
+    def _check(self, i: int, value, bound: dict) -> np.ndarray:
+        dtype, expected = self._specs[i]
+        x = self.inputs[i]
+        array = value
+        if type(array) is not np.ndarray:
+            try:
+                array = np.asarray(value)
+            except Exception as err:  # ragged lists and the like
+                raise ArgumentError(f"argument {i} ({x.name!r}) is not an array: {err}") from None
+        if array.dtype != dtype:
+            if not np.can_cast(array.dtype, dtype, "same_kind") and array.dtype.kind not in "biu":
                 raise ArgumentError(f"argument {i} ({x.name!r}) has dtype {array.dtype}, which "
-                                    f"cannot be cast to {x.dtype}")
-            array = array.astype(x.dtype)
+                                    f"cannot be cast to {dtype}")
+            array = array.astype(dtype)
+        if array.shape == expected:  # every size is fixed and right: nothing to bind
+            return array
         if array.ndim != len(expected):
             raise ArgumentError(f"argument {i} ({x.name!r}) must have {len(expected)} "
                                 f"dimension(s), shape {D.fmt_shape(expected)}; got shape {array.shape}")
@@ -187,12 +196,15 @@ _MISSING = object()
 def _generate(inputs: list, outputs: list):
     g = common_graph([e.g for e in inputs + outputs], "function")
     input_nodes = [x.node for x in inputs]
-    needed = g.ancestors([e.node for e in outputs], stop=set(input_nodes))
-    for node in sorted(needed):
-        if g[node]["op"] == "symbol" and node not in input_nodes:
+    given = set(input_nodes)
+    order = []
+    for node in sorted(g.ancestors([e.node for e in outputs], stop=given)):
+        if node in given:
+            continue
+        if g[node]["op"] == "symbol":
             raise ArgumentError(f"an output depends on the symbol {Expr(g, node)!r}, which is "
                                 "not among the inputs")
-    order = [n for n in sorted(needed) if n not in input_nodes and g[n]["op"] not in ("symbol",)]
+        order.append(node)
 
     dim_vars: dict = {}
     for x in inputs:
@@ -238,7 +250,7 @@ def _generate(inputs: list, outputs: list):
         lines.append(f"    {names[node]} = {op.emit(args, dict(attrs['params']), ctx, out)}")
     roots: set = set()
     results = [_output_code(g, e.node, names, input_nodes, roots) for e in outputs]
-    lines.append(f"    return ({', '.join(results)},)")
+    lines.append(f"    return ({', '.join(results)}{',' if len(results) == 1 else ''})")
 
     fn_name = f"symgrad_fn_{next(_ids)}"
     params = [f"a{i}" for i in range(len(inputs))] + list(dim_vars.values())

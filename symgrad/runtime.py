@@ -1,6 +1,8 @@
 """Helpers that generated code calls as ``rt.NAME`` and constant folding calls directly.
 
-Each takes ``out=`` like a ufunc so the compiler can reuse a dead buffer.
+Each takes ``out=`` like a ufunc so the compiler can reuse a dead buffer.  Both callers run
+them with NumPy's floating-point warnings off (an ``np.errstate`` here would cost more than
+a scalar evaluation), so an overflow to ``inf`` that yields an exact limit stays silent.
 """
 from __future__ import annotations
 
@@ -16,11 +18,14 @@ def _buffer(x, out):
 
 
 def sigmoid(x, out=None):
-    """1 / (1 + exp(-x)); exp overflows to inf for x < -709, giving the exact limit 0."""
+    """1 / (1 + exp(-x)); exp overflows to inf for x < -709, giving the exact limit 0.
+
+    A scalar takes NumPy's scalar arithmetic; an array is computed within one buffer."""
+    if out is None and getattr(x, "ndim", 0) == 0:
+        return 1.0 / (1.0 + np.exp(-x))
     r = _buffer(x, out)
     np.negative(x, out=r)
-    with np.errstate(over="ignore"):
-        np.exp(r, out=r)
+    np.exp(r, out=r)
     r += 1.0
     return np.reciprocal(r, out=r)
 
@@ -50,7 +55,7 @@ def sign(x, out=None):
 def int_power(x, n, out=None):
     """x ** n for an integer n, exact at 0 (numpy picks fast paths for small n)."""
     if n == 2:
-        return np.multiply(x, x, out=out)
+        return x * x if out is None else np.multiply(x, x, out=out)  # `*`: fast on scalars
     if n == -1:
         return np.reciprocal(x, out=out)
     return np.power(x, x.dtype.type(n) if hasattr(x, "dtype") else n, out=out)

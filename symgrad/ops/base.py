@@ -32,10 +32,10 @@ REGISTRY: dict = {}
 def ref(fn: Callable) -> str:
     """How generated code names an implementation: ``np.exp`` or ``rt.sigmoid``."""
     name = fn.__name__
+    if getattr(runtime, name, None) is fn:  # asked first: NumPy's lookup of a missing name is slow
+        return f"rt.{name}"
     if getattr(np, name, None) is fn:
         return f"np.{name}"
-    if getattr(runtime, name, None) is fn:
-        return f"rt.{name}"
     raise ValueError(f"{fn!r} is neither a NumPy function nor a symgrad.runtime helper")
 
 
