@@ -76,13 +76,15 @@ def compare(title: str, case) -> float:
     result, theirs = cold(sympy_diff)
     (their_replacements, their_expr), their_cse = cold(lambda: sympy.cse(result))
     print(f"{title}")
-    print(f"  symgrad: derive {derive:.3f} s ({nodes} graph nodes); to_sympy(cse=True) {ours:.3f} s, "
-          f"{len(replacements)} replacements, count_ops {cse_size(replacements, expr)}")
+    print(f"  symgrad: derive {derive:.3f} s ({nodes} graph nodes); to_sympy(cse=True) "
+          f"{ours:.3f} s, {len(replacements)} replacements, count_ops "
+          f"{cse_size(replacements, expr)}")
     print(f"  sympy:   diff {theirs:.3f} s, count_ops {sympy.count_ops(result)}; cse of it "
           f"{their_cse:.3f} s more, {len(their_replacements)} replacements, count_ops "
           f"{cse_size(their_replacements, their_expr)}")
+    total = (theirs + their_cse) / (derive + ours)
     print(f"  sympy.diff / to_sympy(cse=True) = {theirs / ours:.1f}x; "
-          f"(sympy.diff + cse) / (derive + to_sympy) = {(theirs + their_cse) / (derive + ours):.1f}x")
+          f"(sympy.diff + cse) / (derive + to_sympy) = {total:.1f}x")
     return theirs / ours
 
 

@@ -8,7 +8,6 @@ unknown function, rejected with a message saying what is allowed.
 """
 from __future__ import annotations
 
-import argparse
 import ast
 import inspect
 import math

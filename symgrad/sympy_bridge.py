@@ -30,13 +30,14 @@ from fractions import Fraction
 import numpy as np
 import sympy
 from sympy.matrices.expressions import MatrixExpr
+from sympy.logic.boolalg import BooleanAtom
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.printing.latex import LatexPrinter
 
 from . import dims as D
 from .errors import SymgradError, UnsupportedError
 from .expr import Expr, apply, constant, symbol
-from .graph import common_graph, default_graph
+from .graph import common_graph
 from .ops.base import REGISTRY
 from .ops.elementwise import int_power, power, sqrt, where
 
@@ -170,7 +171,8 @@ class _Translator:
                 a, b = (_Sum.terms(values[arg]) for arg in attrs["args"])
                 value = _Sum(a + (b if attrs["op"] == "add" else [-t for t in b]))
             else:
-                value = self.value(REGISTRY.get(attrs["op"]), attrs, [take(a) for a in attrs["args"]])
+                args = [take(a) for a in attrs["args"]]
+                value = self.value(REGISTRY.get(attrs["op"]), attrs, args)
             values[node] = value
             label = self.labels.get(node)
             if label is not None:
@@ -274,8 +276,8 @@ class _Matrices(_Translator):
     def rep(dims: tuple) -> tuple:
         """The matrix shape standing for ``dims``: a vector is a column."""
         if len(dims) > 2:
-            raise UnsupportedError(f"to_sympy(form='matrix'): shape {D.fmt_shape(dims)} has "
-                                   "more than two axes; use form='elements' for small static shapes")
+            raise UnsupportedError(f"to_sympy(form='matrix'): shape {D.fmt_shape(dims)} has more "
+                                   "than two axes; use form='elements' for small static shapes")
         return (_dim(dims[0]), sympy.Integer(1)) if len(dims) == 1 else tuple(map(_dim, dims))
 
     def arg_dims(self, attrs: dict) -> list:
@@ -431,7 +433,8 @@ class _Matrices(_Translator):
         return self.orient(x, attrs["shape"])
 
     def _scatter(self, attrs, x):
-        if any(e != ("new",) and e[1:] != (None, None, None) for e in dict(attrs["params"])["index"]):
+        index = dict(attrs["params"])["index"]
+        if any(e != ("new",) and e[1:] != (None, None, None) for e in index):
             raise UnsupportedError("to_sympy(form='matrix'): the adjoint of indexing has no "
                                    "matrix expression; use form='elements' for small static shapes")
         return self.orient(x, attrs["shape"])
@@ -543,7 +546,7 @@ def sympy_simplify(e: Expr) -> Expr:
     try:
         translator, (value,) = _translate([e], "elements", share=False, keep_names=False)
         symbols = {name: Expr(e.g, node) for name, node in translator.leaves.items()}
-        return from_sympy(sympy.simplify(value), symbols, graph=e.g)
+        return from_sympy(sympy.simplify(value), symbols)
     except UnsupportedError:
         return e
 
@@ -583,7 +586,25 @@ class _Builder:
     def __init__(self, symbols: dict, graph) -> None:
         self.symbols = symbols
         self.graph = graph
-        self.made: dict = {}
+        # by id (hashing a deep unevaluated SymPy tree would recurse); an entry keeps its
+        # SymPy node alive, so no id is reused
+        self.built: dict = {}
+
+    def build(self, expr) -> Expr:
+        """The graph of ``expr``, children first, with an explicit stack."""
+        built, plans, stack = self.built, {}, [expr]
+        while stack:
+            node = stack[-1]
+            if id(node) in built:
+                stack.pop()
+            elif id(node) not in plans:
+                plans[id(node)] = self.plan(node)
+                stack.extend(c for c in plans[id(node)][0] if id(c) not in built)
+            else:
+                children, make = plans.pop(id(node))
+                built[id(node)] = node, make(*(built[id(c)][1] for c in children))
+                stack.pop()
+        return built[id(expr)][1]
 
     def leaf(self, name: str) -> Expr:
         if name not in self.symbols:
@@ -608,7 +629,7 @@ class _Builder:
                 raise SymgradError(f"from_sympy: {node} indexes {node.base.name!r}, which is "
                                    "not among the given symbols")
             return (), lambda: array[tuple(int(i) for i in node.indices)]
-        if node.is_Number or node.is_NumberSymbol or isinstance(node, sympy.logic.boolalg.BooleanAtom):
+        if node.is_Number or node.is_NumberSymbol or isinstance(node, BooleanAtom):
             return (), lambda: self.number(node)
         if isinstance(node, sympy.Add):
             return node.args, lambda *xs: functools.reduce(operator.add, xs)
@@ -646,13 +667,14 @@ class _Builder:
         return node.args, make
 
 
-def from_sympy(expr, symbols: dict | None = None, graph=None) -> Expr:
+def from_sympy(expr, symbols: dict | None = None) -> Expr:
     """A symgrad expression for the SymPy expression (or ``Matrix``/``Array``) ``expr``.
 
     SymPy functions map to the ops whose ``sympy`` rule they are (``exp``, ``Abs``, ``Max``,
     comparisons...), integer powers to ``int_power``, ``Piecewise`` to ``where``, numbers
     (``pi``, rationals) to float64 constants.  A symbol maps to ``symbols[symbol or its
-    name]``, else to a new scalar of its name.  Other functions raise an error naming them.
+    name]``, else to a new scalar of its name (in the default graph); an ``Indexed`` entry
+    ``A[i, j]`` to an entry of ``symbols["A"]``.  Other functions raise an error naming them.
     The walk uses an explicit stack; a subexpression SymPy shares is built once (and equal
     ones are one node anyway, by hash-consing).
 
@@ -661,28 +683,11 @@ def from_sympy(expr, symbols: dict | None = None, graph=None) -> Expr:
     """
     given = {(k.name if isinstance(k, sympy.Basic) else k): v for k, v in (symbols or {}).items()}
     exprs = [v for v in given.values() if isinstance(v, Expr)]
-    graph = graph or (common_graph([v.g for v in exprs], "from_sympy") if exprs else default_graph())
-    builder = _Builder(given, graph)
+    builder = _Builder(given, common_graph([v.g for v in exprs], "from_sympy"))
     if isinstance(expr, (sympy.MatrixBase, sympy.NDimArray)):
         from .ops.shape import reshape, stack
-        entries = [from_sympy(v, builder.symbols, graph) for v in sympy.flatten(expr.tolist())]
+        entries = [builder.build(v) for v in sympy.flatten(expr.tolist())]
         return reshape(stack(entries), tuple(int(d) for d in expr.shape))
     if not isinstance(expr, sympy.Basic):
         raise SymgradError(f"from_sympy takes a SymPy expression, got {type(expr).__name__}")
-    # keyed by id (hashing a deep unevaluated SymPy tree would recurse); each entry keeps
-    # its SymPy node alive so that no id is reused
-    built: dict = {}
-    plans: dict = {}
-    stack = [expr]
-    while stack:
-        node = stack[-1]
-        if id(node) in built:
-            stack.pop()
-        elif id(node) not in plans:
-            plans[id(node)] = builder.plan(node)
-            stack.extend(c for c in plans[id(node)][0] if id(c) not in built)
-        else:
-            children, make = plans.pop(id(node))
-            built[id(node)] = node, make(*(built[id(c)][1] for c in children))
-            stack.pop()
-    return built[id(expr)][1]
+    return builder.build(expr)
