@@ -14,7 +14,9 @@ An op's rules, side by side:
   pushes a whole batch of seeds at once), so its shape is ``batch + arg.shape``; the rule
   returns ``batch + out.shape`` or a shape that broadcasts to it.  Elementwise ops derive
   it from ``partials``: ``ṫ = Σᵢ tᵢ · ∂ᵢ``.
-- ``sympy``: the SymPy function for scalar printing.
+- ``sympy``: for elementwise ops the SymPy function of scalar arguments; for the others a
+  rule on object arrays of SymPy entries, by default ``impl`` (moving entries as it moves
+  numbers).  ``sympy_bridge`` adds matrix-expression forms.
 
 Rules are written with symgrad operations, so derivative graphs can be differentiated again.
 """
