@@ -534,19 +534,21 @@ def latex(e, cse: bool = False, form: str = "auto") -> str:
 
 
 def sympy_simplify(e: Expr) -> Expr:
-    """A scalar ``e`` simplified by SymPy and rebuilt as a graph over the same symbols.
+    """``e`` simplified by SymPy, a scalar whole and a small static tensor entry by entry,
+    rebuilt as a graph over the same symbols.
 
-    Other expressions, and results SymPy writes with functions symgrad lacks, come back
-    as they are: simplification never fails.
+    Other expressions (named dimensions, large tensors), and results SymPy writes with
+    functions symgrad lacks, come back as they are: simplification never fails.
 
     >>> sg.simplify(sg.sin(x) ** 2 + sg.cos(x) ** 2, sympy=True)    # 1
     """
-    if e.ndim != 0 or _form([e], "auto") != "elements":
+    if _form([e], "auto") != "elements":
         return e
     try:
         translator, (value,) = _translate([e], "elements", share=False, keep_names=False)
         symbols = {name: Expr(e.g, node) for name, node in translator.leaves.items()}
-        return from_sympy(sympy.simplify(value), symbols)
+        simpler = value.applyfunc(sympy.simplify) if e.ndim else sympy.simplify(value)
+        return from_sympy(simpler, symbols)
     except UnsupportedError:
         return e
 

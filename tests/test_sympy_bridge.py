@@ -327,7 +327,11 @@ def test_simplify_with_sympy():
     g = sg.simplify(sg.grad(sg.exp(x) * sg.exp(y), x) / sg.exp(x + y), sympy=True)
     assert sg.to_sympy(g) == 1
     v = sg.vector("v", "n")
-    assert sg.simplify(v * 1, sympy=True) == v  # tensors: the graph rewrites only
+    assert sg.simplify(v * 1, sympy=True) == v  # named dimensions: the graph rewrites only
+    w = sg.vector("w", 2)
+    entries = sg.simplify(sg.stack([sg.sin(w[0]) ** 2 + sg.cos(w[0]) ** 2, w[1] * x / x]),
+                          sympy=True)
+    assert sg.to_sympy(entries) == sympy.Array([1, sympy.IndexedBase("w", real=True)[1]])
 
 
 # -- errors -----------------------------------------------------------------------------------
