@@ -353,6 +353,7 @@ def _mul_constant_out(a, b):
 
 _MAX_TERMS = 16  # longer sums are left as built: canonical order costs O(terms) per node
 _canonical_sums: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_long_sums: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # beyond _MAX_TERMS
 
 
 def _sum_terms(a: Expr, b: Expr, sign: float, dims: tuple):
@@ -435,8 +436,12 @@ def _canonical_sum(op: str):
             return None
         from .dims import broadcast_shapes
         dims = broadcast_shapes(op, [a.dims, b.dims], ["a", "b"])
-        flat = _sum_terms(a, b, -1.0 if op == "sub" else 1.0, dims)
+        long = _long_sums.setdefault(a.g, set())
+        flat = None  # a sum holding a too-long sum of its shape is too long: no walk needed
+        if not any(x.dims == dims and (x.op, *x.attrs["args"]) in long for x in (a, b)):
+            flat = _sum_terms(a, b, -1.0 if op == "sub" else 1.0, dims)
         if flat is None:
+            long.add((op, a.node, b.node))
             return None
         pieces = _pieces(*flat)
         dtype = a.dtype if a.ndim or not b.ndim else b.dtype
