@@ -29,8 +29,8 @@ from fractions import Fraction
 
 import numpy as np
 import sympy
-from sympy.matrices.expressions import MatrixExpr
 from sympy.logic.boolalg import BooleanAtom
+from sympy.matrices.expressions import MatrixExpr
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.printing.latex import LatexPrinter
 

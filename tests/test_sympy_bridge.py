@@ -258,8 +258,10 @@ def test_name_is_invisible_to_values_and_gradients(rng):
     assert h.name == "h" and h.dims == x.dims
     f = sg.sum(h * h)
     value = rng.normal(size=4)
-    np.testing.assert_allclose(sg.grad(f, x).eval({x: value}),
-                               2 * np.tanh(value) * (1 - np.tanh(value) ** 2), rtol=1e-12)
+    by_hand = 2 * np.tanh(value) * (1 - np.tanh(value) ** 2)  # d/dx tanh(x)²
+    np.testing.assert_allclose(sg.grad(f, x).eval({x: value}), by_hand, rtol=1e-12)
+    direction = rng.normal(size=4)
+    assert sg.jvp(f, x, direction).eval({x: value}) == pytest.approx(by_hand @ direction)
     with pytest.raises(sg.SymgradError, match="identifier"):
         sg.name(x, "not a name")
 
