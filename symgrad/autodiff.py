@@ -115,6 +115,11 @@ def grad(cost, wrt, disconnected: str = "zero"):
                          "use sg.vjp or sg.jacobian for other outputs")
     with cost.g.marking_gradient():  # the seed is a gradient node too (drawn as one)
         seed = constant(1.0, cost.dtype, cost.g)
+    if isinstance(wrt, Expr) and wrt.ndim == 0 and disconnected == "zero":
+        # one scalar input: a forward sweep costs the same, and repeated it reuses every
+        # derivative node across orders (reverse mode's adjoints cannot be shared)
+        from .forward import jvp
+        return jvp(cost, wrt, seed)
     return vjp(cost, wrt, seed, disconnected)
 
 
