@@ -120,7 +120,7 @@ class Graph:
         return self
 
     def __exit__(self, *exc) -> None:
-        _stack.remove(self)
+        _stack.pop()  # the innermost entry: a graph may be entered again inside itself
 
     def __repr__(self) -> str:
         return f"<symgrad.Graph with {len(self)} nodes>"
