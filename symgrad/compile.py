@@ -276,7 +276,7 @@ def _output_code(g, node: int, names: dict, input_nodes: list, roots: set) -> st
     shared = root in roots
     roots.add(root)
     if shared or broadcast or root in input_nodes or g[root]["op"] in ("constant", "symbol"):
-        return f"np.array({name})"
+        return f"{name}.copy()"  # a method scipy.sparse outputs have too
     return name
 
 

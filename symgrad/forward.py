@@ -62,21 +62,23 @@ def _push(op, tangents: list, out: Expr, args: list, params: dict):
         if op.differentiable:
             raise UnsupportedError(f"{op.name}: the op has no forward (jvp) rule")
         return None
-    t = rule(tangents, out, *args, **params)
-    if t is None:
+    result = rule(tangents, out, *args, **params)
+    if result is None:
         return None
-    known, x = next((t, x) for t, x in zip(tangents, args) if t is not None)
-    want = batch_dims(known, x) + out.dims
-    t = as_expr(t, out)
-    return t if t.dims == want else broadcast_to(t, want)
-
-
-_sweeps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # graph -> seeds -> tangents
+    t, x = next((t, x) for t, x in zip(tangents, args) if t is not None)
+    want = batch_dims(t, x) + out.dims  # a rule may leave broadcastable axes at size 1
+    result = as_expr(result, out)
+    return result if result.dims == want else broadcast_to(result, want)
 
 
 def _as_outputs(y) -> tuple:
     single = not isinstance(y, (list, tuple))
     return [as_expr(e) for e in ([y] if single else y)], single
+
+
+# tangents of every jvp sweep, by graph and seeds: a later sweep with the same seeds (the
+# next order of sg.diff) only visits the nodes it has not seen
+_sweeps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def jvp(y, wrt, tangent):
@@ -140,7 +142,8 @@ def hessian(cost, wrt, sparse: bool = False):
     For a list ``[W, b]`` the result is the nested list of blocks ``H[i][j] = ∂²c/∂xᵢ∂xⱼ``.
     ``sparse=True`` gives an expression that evaluates to a ``scipy.sparse`` CSR matrix of
     shape ``(x.size, x.size)`` whose pattern is the banded structure found in the graph
-    (scipy is an optional extra, needed only to run it).
+    (where a matrix product lost that structure, the dense Hessian's nonzeros); scipy is an
+    optional extra, needed only to run it.
 
     >>> H = sg.hessian(sg.sum(x[1:] * x[:-1] ** 2), x)    # (n, n), banded
     """

@@ -165,5 +165,6 @@ def band_sparse(*coefs, offsets, vdims, xdims):
 def dense_sparse(j, rank):
     """The dense Jacobian ``j`` (shape V + X, X of ``rank`` axes) as a CSR matrix."""
     sparse = _scipy_sparse()
+    j = np.asarray(j)
     size = int(np.prod(j.shape[j.ndim - rank:]))
     return sparse.csr_matrix(j.reshape(-1, size))

@@ -54,36 +54,31 @@ def _banded(bands: dict, xdims: tuple):
     return Banded(bands, xdims) if bands else None
 
 
-def _coefficients(t: Banded, vdims: tuple) -> tuple:
-    """Offsets and coefficients, each coefficient with the rank of V (for ``band``)."""
+def _band(t: Banded, v: Expr, sparse: bool = False) -> Expr:
+    """The band op of ``t`` (shape ``V + X``), each coefficient given the rank of V."""
     offsets = sorted(t.bands, key=repr)
-    coefs = []
-    for o in offsets:
-        c = t.bands[o]
-        if c.ndim < len(vdims):
-            c = apply("reshape", c, shape=(1,) * (len(vdims) - c.ndim) + c.dims)
-        coefs.append(c)
-    return offsets, coefs
+    coefs = [t.bands[o] for o in offsets]
+    coefs = [c if c.ndim == v.ndim else apply("reshape", c, shape=(1,) * (v.ndim - c.ndim) + c.dims)
+             for c in coefs]
+    return band(coefs, offsets, v.dims, t.xdims, sparse)
 
 
 def dense(t: Banded, v: Expr) -> Expr:
     """The band as the dense batch of tangents, shape ``X + V`` (seeds first)."""
-    j = jacobian(t, v, None)
     r = len(t.xdims)
-    return transpose(j, tuple(range(r, 2 * r)) + tuple(range(r)))
+    return transpose(_band(t, v), tuple(range(r, 2 * r)) + tuple(range(r)))
 
 
-def jacobian(t, y: Expr, x: Expr | None, sparse: bool = False) -> Expr:
+def jacobian(t, y: Expr, x: Expr, sparse: bool = False) -> Expr:
     """The Jacobian ``∂y/∂x`` (shape ``y.shape + x.shape``) from the batched tangent of ``y``:
-    a band op for a Banded tangent, the seed axes moved last for a dense one."""
-    if isinstance(t, Banded):
-        offsets, coefs = _coefficients(t, y.dims)
-        return band(coefs, offsets, y.dims, t.xdims, sparse)
+    the band op of a Banded tangent, the seed axes of a dense one moved last; ``sparse``:
+    as a scipy.sparse matrix."""
+    if isinstance(t, Banded) or t is None and sparse:
+        return _band(t or Banded({}, x.dims), y, sparse)
     if t is None:
-        t = fill(x.dims + y.dims, 0.0, y.dtype, y.g)
-    nb = x.ndim
-    j = transpose(t, tuple(range(nb, t.ndim)) + tuple(range(nb)))
-    return apply("dense_sparse", j, rank=nb) if sparse else j
+        return fill(y.dims + x.dims, 0.0, y.dtype, y.g)
+    j = transpose(t, tuple(range(x.ndim, t.ndim)) + tuple(range(x.ndim)))
+    return apply("dense_sparse", j, rank=x.ndim) if sparse else j
 
 
 def push(op, tangents: list, out: Expr, args: list, params: dict):

@@ -169,6 +169,21 @@ def test_sparse_hessian_without_structure(rng):
     _close(sparse.toarray(), dense, tol=1e-12)
 
 
+def test_sparse_hessian_blocks(rng):
+    """Blocks of [x, s] as CSR matrices, zero and scalar blocks included, equal the dense ones."""
+    pytest.importorskip("scipy")
+    x, s, free = sg.vector("x", 4), sg.scalar("s"), sg.scalar("free")
+    f = sg.sum(x[1:] * x[:-1]) * s + s ** 3 + free
+    xv, sv = rng.standard_normal(4), 0.5
+    sparse = sg.hessian(f, [x, s, free], sparse=True)
+    dense = sg.hessian(f, [x, s, free])
+    got = sg.function([x, s, free], [h for row in sparse for h in row])(xv, sv, 1.0)
+    want = sg.function([x, s, free], [h for row in dense for h in row])(xv, sv, 1.0)
+    for g, w in zip(got, want):
+        _close(g.toarray(), np.reshape(w, g.shape), tol=1e-12)
+    assert got[0].nnz == 6 and got[8].nnz == 0  # the off-diagonals of x; free's zero block
+
+
 def test_sparse_hessian_needs_scipy(monkeypatch, rng):
     x = sg.vector("x", 4)
     fn = sg.function([x], sg.hessian(rosenbrock(x), x, sparse=True))

@@ -25,7 +25,7 @@ def _emit_band(name: str):
     """``rt.<name>(c0, c1, offsets=..., vdims=..., xdims=...)`` with sizes printed by ctx."""
     def emit(args, params, ctx):
         offsets = "(" + "".join(f"{ctx.shape(o)}, " for o in params["offsets"]) + ")"
-        return (f"rt.{name}({', '.join(args)}, offsets={offsets}, "
+        return (f"rt.{name}({''.join(a + ', ' for a in args)}offsets={offsets}, "
                 f"vdims={ctx.shape(params['vdims'])}, xdims={ctx.shape(params['xdims'])})")
     return emit
 
