@@ -2,14 +2,15 @@
 
 Because every node goes through :func:`rewrite` before it is hash-consed, graphs stay
 canonical as they grow: constants fold, identities vanish (``x*1``, ``x+0``, ``--x``),
-repeated factors merge (``x*x -> x**2``), numerically stable forms replace unstable ones
-(``log(sigmoid(x)) -> -softplus(-x)``) and a ``where`` mask is pulled around products so the
-branch not taken contributes an exact zero instead of ``0 * nan``.  Derivative graphs are
+repeated factors merge (``x*x -> x**2``), like terms of a sum merge (``2x + 3x -> 5x``),
+numerically stable forms replace unstable ones (``log(sigmoid(x)) -> -softplus(-x)``) and a
+``where`` mask is pulled around products so the branch not taken contributes an exact zero
+instead of ``0 * nan``.  Derivative graphs are
 built from the same constructors, so they are cleaned by the same rules (one mechanism, as
 in tinygrad).  A rule returns an expression of the same shape and dtype or None; one that
 would change either is ignored, which keeps every rule short.  Rules never change a value
-beyond rounding, except that ``0 * x`` is 0 for any ``x`` (the convention of symbolic
-algebra, which keeps derivative graphs small).
+beyond rounding, except that ``0 * x`` and ``x - x`` are 0 for any ``x`` (the convention of
+symbolic algebra, which keeps derivative graphs small).
 """
 from __future__ import annotations
 
