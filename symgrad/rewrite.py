@@ -19,6 +19,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from .dims import broadcast_shapes, size_of
 from .expr import Expr, apply, constant, is_constant
 
 RULES: dict = defaultdict(list)
@@ -48,7 +49,6 @@ def rewrite(op, args: tuple, params: tuple, shape: tuple, dtype) -> Expr | None:
 
 def _foldable(shape: tuple, args: tuple) -> bool:
     """Fold when the result has a static shape no larger than its inputs (or small)."""
-    from .dims import size_of
     size = size_of(shape)
     return size is not None and size <= max(4096, *(a.attrs["value"].size for a in args))
 
@@ -73,7 +73,6 @@ def _scalar_const(e: Expr) -> bool:
 
 def _zeros(a: Expr, b: Expr) -> Expr:
     """Zeros of the shape and dtype that ``a * b`` would have."""
-    from .dims import broadcast_shapes
     from .ops.elementwise import result_dtype
     from .ops.shape import fill
     return fill(broadcast_shapes("mul", [a.dims, b.dims], ["a", "b"]), 0.0,
@@ -120,6 +119,8 @@ def _neg_neg(x):
 @rule("mul")
 def _mul_identities(a, b):
     for x, c in ((a, b), (b, a)):
+        if c.op != "constant":
+            continue
         if _one(c):
             return x
         if _zero(c):
@@ -216,7 +217,6 @@ def _drop_broadcast(op: str):
     def fn(*args):
         if not any(a.op == "broadcast_to" for a in args):
             return None
-        from .dims import broadcast_shapes
         from .ops.shape import broadcast_to
         shape = broadcast_shapes(op, [a.dims for a in args], [a.op for a in args])
         inner = apply(op, *(a.args[0] if a.op == "broadcast_to" else a for a in args))
@@ -435,7 +435,6 @@ def _canonical_sum(op: str):
         known = _canonical_sums.setdefault(a.g, set())
         if (op, a.node, b.node) in known:
             return None
-        from .dims import broadcast_shapes
         dims = broadcast_shapes(op, [a.dims, b.dims], ["a", "b"])
         long = _long_sums.setdefault(a.g, set())
         flat = None  # a sum holding a too-long sum of its shape is too long: no walk needed

@@ -103,7 +103,7 @@ class Op:
         for t, x, partial in zip(tangents, args, self.partials):
             if t is None or partial is None:
                 continue
-            term = lift(t, x, out.ndim) * partial(out, *args, **params)
+            term = _times(lift(t, x, out.ndim), partial(out, *args, **params))  # 1: no product
             total = term if total is None else total + term
         return total
 
@@ -125,11 +125,15 @@ def lift(t, x, ndim: int):
 
 
 def _times(g, local):
-    """``g * local``; a local derivative of exactly 1 or -1 (``add``, ``sub``) skips the product."""
+    """``g * local``; a local derivative of exactly 1 or -1 (``add``, ``sub``) skips the
+    product, and a number, a scalar constant or a scalar times an array goes first, as the
+    rewrites order a product (built in that order, it is not built twice)."""
     if local is None:
         return None
     if isinstance(local, int) and local in (1, -1):
         return g if local == 1 else -g
+    if getattr(local, "ndim", 0) == 0 and (g.ndim > 0 or getattr(local, "op", "constant") == "constant"):
+        return local * g
     return g * local
 
 
