@@ -105,7 +105,7 @@ def dim_code(d: Dim, name_code: Callable[[str], str]) -> str:
 
 def broadcast_shapes(op: str, shapes: list, names: list) -> Shape:
     """NumPy broadcasting of shapes with named dimensions; a ShapeError names the operands."""
-    if shapes and all(s == shapes[0] for s in shapes):
+    if shapes and shapes.count(shapes[0]) == len(shapes):
         return tuple(shapes[0])
     ndim = max((len(s) for s in shapes), default=0)
     out = []

@@ -20,22 +20,23 @@ _symbol_ids = iter(range(1 << 62))
 class Expr:
     """A node of a symgrad graph, used like an array.
 
+    ``e.op`` is the op's name and ``e.dims`` the shape as ints and dimension names, e.g.
+    ``('n', 64)``; both are read once from the node (rewrite rules ask for them constantly).
+
     >>> x = sg.scalar("x"); (x * x + 1).shape
     ()
     """
 
-    __slots__ = ("g", "node", "attrs")
+    __slots__ = ("g", "node", "attrs", "op", "dims")
     __array_priority__ = 1000  # so `ndarray * Expr` defers to Expr.__rmul__
     __array_ufunc__ = None
 
     def __init__(self, g: Graph, node: int) -> None:
         self.g = g
         self.node = node
-        self.attrs = g[node]  # the node's attributes (op, args, params, shape, dtype, ...)
-
-    @property
-    def op(self) -> str:
-        return self.attrs["op"]
+        attrs = self.attrs = g[node]  # the node's attributes (op, args, params, shape, ...)
+        self.op = attrs["op"]
+        self.dims = attrs["shape"]
 
     @property
     def args(self) -> tuple:
@@ -45,11 +46,6 @@ class Expr:
     @property
     def params(self) -> dict:
         return dict(self.attrs["params"])
-
-    @property
-    def dims(self) -> tuple:
-        """The shape as ints and dimension names, e.g. ``('n', 64)``."""
-        return self.attrs["shape"]
 
     @property
     def shape(self) -> tuple:
@@ -236,17 +232,17 @@ def apply(op_name: str, *args, **params) -> Expr:
     op = REGISTRY[op_name]
     exprs = [a for a in args if isinstance(a, Expr)]
     g = common_graph([e.g for e in exprs], op_name)
-    args = tuple(_wrap(a, exprs, g, op_name) for a in args)
+    args = tuple([_wrap(a, exprs, g, op_name) for a in args])
+    nodes = tuple([a.node for a in args])
     params = tuple(sorted(params.items()))
-    existing = g.find(op_name, tuple(a.node for a in args), params)
+    existing = g.find(op_name, nodes, params)
     if existing is not None:  # built before, so its shape checked and no rule applied
         return Expr(g, existing)
     shape, dtype = op.infer(*args, **dict(params))
     better = rewrite(op, args, params, shape, dtype) if g.rewrite else None
     if better is not None:
         return better
-    node = g.add(op_name, tuple(a.node for a in args), params, tuple(shape), np.dtype(dtype))
-    return Expr(g, node)
+    return Expr(g, g.add(op_name, nodes, params, tuple(shape), np.dtype(dtype)))
 
 
 def as_expr(value, like: Expr | None = None) -> Expr:

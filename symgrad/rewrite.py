@@ -36,7 +36,7 @@ def rule(*ops: str):
 
 def rewrite(op, args: tuple, params: tuple, shape: tuple, dtype) -> Expr | None:
     """A simpler equivalent of ``op(*args)`` if a rule finds one, else None."""
-    if args and op.impl is not None and all(a.op == "constant" for a in args) \
+    if args and op.impl is not None and all([a.op == "constant" for a in args]) \
             and _foldable(shape, args):
         return _fold(op, args, params, dtype)
     kwargs = dict(params)
@@ -215,7 +215,7 @@ def _drop_broadcast(op: str):
     """Apply elementwise ops before broadcasting: ``broadcast_to(s) * y -> s * y`` when y
     has the full shape already, ``c * broadcast_to(s) -> broadcast_to(c * s)`` otherwise."""
     def fn(*args):
-        if not any(a.op == "broadcast_to" for a in args):
+        if "broadcast_to" not in [a.op for a in args]:
             return None
         from .ops.shape import broadcast_to
         shape = broadcast_shapes(op, [a.dims for a in args], [a.op for a in args])

@@ -119,9 +119,11 @@ def batch_dims(t, x) -> tuple:
 def lift(t, x, ndim: int):
     """The tangent ``t`` of ``x`` with size-1 axes inserted behind its batch axes, so its
     value part has ``ndim`` axes and broadcasts like ``x`` does against an ``ndim``-d array."""
+    if ndim == x.ndim:
+        return t
     from .shape import expand_dims
     nb = t.ndim - x.ndim
-    return t if ndim == x.ndim else expand_dims(t, tuple(range(nb, nb + ndim - x.ndim)))
+    return expand_dims(t, tuple(range(nb, nb + ndim - x.ndim)))
 
 
 def _times(g, local):

@@ -33,7 +33,7 @@ FLOAT64 = np.dtype(np.float64)
 def result_dtype(args, kind: str = "same") -> np.dtype:
     """NumPy's promotion where 0-d constants are weak (like Python scalars in NumPy)."""
     strong = [a.dtype for a in args if not (a.op == "constant" and a.ndim == 0)]
-    if kind != "bool" and strong and strong[0].kind == "f" and all(d == strong[0] for d in strong):
+    if kind != "bool" and strong and strong[0].kind == "f" and strong.count(strong[0]) == len(strong):
         return strong[0]  # the common case, without np.result_type's cost
     dtype = np.result_type(*(strong or [a.dtype for a in args]))
     if dtype.kind in "biu" and any(a.dtype.kind == "f" for a in args):
@@ -43,9 +43,12 @@ def result_dtype(args, kind: str = "same") -> np.dtype:
     return np.dtype(bool) if kind == "bool" else dtype
 
 
+_ARG_NAMES = ("arg0", "arg1", "arg2")  # operand names in broadcasting errors
+
+
 def _infer(name: str, kind: str):
     def infer(*args, **params):
-        shape = broadcast_shapes(name, [a.dims for a in args], [f"arg{i}" for i in range(len(args))])
+        shape = broadcast_shapes(name, [a.dims for a in args], _ARG_NAMES[:len(args)])
         return shape, result_dtype(args, kind)
     return infer
 
