@@ -4,8 +4,9 @@ The emitter takes the nodes the outputs need (nothing else), in topological orde
 prints each op's NumPy expression into a real Python function (``exec`` of source that
 only ever contains symgrad's own identifiers: ``a0`` for inputs, ``d0`` for named
 dimensions, ``t12`` for node 12, ``c12`` for array constants).  A buffer whose value is
-dead is handed to the next elementwise op of the same shape as ``out=``.  Arguments are
-checked and named dimensions bound before the generated code runs.
+dead is handed to the next elementwise op of the same shape as ``out=``, and an array
+variable is deleted after the last line that names it.  Arguments are checked and named
+dimensions bound before the generated code runs.
 """
 from __future__ import annotations
 
@@ -101,6 +102,24 @@ def _plan_buffers(order: list, g, outputs: set, last_use: dict) -> dict:
                 continue
             free.setdefault(key, []).append(b)
     return reuse
+
+
+def _releases(computed: list, g, reuse: dict, outputs: set) -> dict:
+    """``{step: nodes}`` whose array variables to ``del`` after that step, the last one that
+    names them: freed memory goes to the next allocation, where fresh pages would each cost
+    a page fault (holding every temporary until the return made the MLP gradient 25% slower)."""
+    last = {}
+    for step, node in enumerate(computed):
+        for a in g[node]["args"]:
+            last[a] = step
+        if node in reuse:
+            last[reuse[node]] = step
+    temporaries = set(computed) - outputs
+    release: dict = {}
+    for node, step in last.items():
+        if node in temporaries and g[node]["shape"] != ():
+            release.setdefault(step, []).append(node)
+    return release
 
 
 class Function:
@@ -235,6 +254,7 @@ def _generate(inputs: list, outputs: list):
     for node in out_nodes:
         last_use[node] = math.inf
     reuse = _plan_buffers(computed, g, out_nodes, last_use)
+    release = _releases(computed, g, reuse, out_nodes)
 
     lines = []
     for i, x in enumerate(inputs):
@@ -242,12 +262,14 @@ def _generate(inputs: list, outputs: list):
                      f"{ascii(D.fmt_shape(x.dims))}, {x.dtype}")
     for name, var in dim_vars.items():
         lines.append(f"    # {var}: the size named {ascii(name)}")
-    for node in computed:
+    for step, node in enumerate(computed):
         attrs = g[node]
         op = REGISTRY[attrs["op"]]
         args = [names[a] for a in attrs["args"]]
         out = names[reuse[node]] if node in reuse else None
         lines.append(f"    {names[node]} = {op.emit(args, dict(attrs['params']), ctx, out)}")
+        if step in release:
+            lines.append(f"    del {', '.join(names[n] for n in release[step])}")
     roots: set = set()
     results = [_output_code(g, e.node, names, input_nodes, roots) for e in outputs]
     lines.append(f"    return ({', '.join(results)}{',' if len(results) == 1 else ''})")
