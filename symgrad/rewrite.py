@@ -282,6 +282,42 @@ for _op in ("add", "sub"):
     RULES[_op].append(_where_combine(_op))
 
 
+def _move_masked(op: str):
+    """``L(where(c, u, 0)) -> where(L(c), L(u), 0)`` for an op L that only moves entries: the
+    mask moves with the values, so an adjoint passing a transpose or a slice keeps it."""
+    def fn(x, **params):
+        m = _masked(x)
+        if m is None:
+            return None
+        from .ops.shape import broadcast_to
+        c, value, zero_on_true = (broadcast_to(e, x.dims) if isinstance(e, Expr) else e for e in m)
+        moved = apply(op, value, **params)
+        return _remask((apply(op, c, **params), moved, zero_on_true), moved)
+    return fn
+
+
+for _op in ("transpose", "reshape", "getitem", "scatter"):
+    RULES[_op].append(_move_masked(_op))
+
+
+@rule("sum")
+def _sum_masked(x, axis, keepdims):
+    """``sum(where(c, u, 0)) -> where(c, sum(u), 0)`` when ``c`` is constant along the summed
+    axes: the adjoint of a broadcast masked value, summed back by sum_to, keeps its mask."""
+    m = _masked(x)
+    if m is None:
+        return None
+    c, value, zero_on_true = m
+    lead = x.ndim - c.ndim
+    if any(a >= lead and c.dims[a - lead] != 1 for a in axis):
+        return None
+    from .ops.shape import broadcast_to, getitem
+    if not keepdims:
+        c = getitem(c, tuple(0 if i + lead in axis else slice(None) for i in range(c.ndim)))
+    total = apply("sum", broadcast_to(value, x.dims), axis=axis, keepdims=keepdims)
+    return _remask((c, total, zero_on_true), total)
+
+
 @rule("where")
 def _where_identities(c, a, b):
     if a == b:
