@@ -170,7 +170,10 @@ def symbol(name: str, shape=(), dtype="float64") -> Expr:
     """
     if not isinstance(name, str):
         raise SymgradError(f"a symbol's name must be a string, got {name!r}")
-    shape = D.as_shape(shape)
+    try:
+        shape = D.as_shape(shape)
+    except ShapeError as err:
+        raise ShapeError(f"symbol {name!r}: {err}") from None
     g = default_graph()
     node = g.add("symbol", (), (), shape, np.dtype(dtype), key=("symbol", next(_symbol_ids)),
                  name=name)

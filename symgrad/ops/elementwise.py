@@ -31,8 +31,9 @@ FLOAT64 = np.dtype(np.float64)
 
 
 def result_dtype(args, kind: str = "same") -> np.dtype:
-    """NumPy's promotion where 0-d constants are weak (like Python scalars in NumPy)."""
-    strong = [a.dtype for a in args if not (a.op == "constant" and a.ndim == 0)]
+    """NumPy's promotion where 0-d constants and sizes (``X.shape[0]``) are weak, like the
+    Python scalars they are in NumPy."""
+    strong = [a.dtype for a in args if not (a.op in ("constant", "shape_of") and a.ndim == 0)]
     if kind != "bool" and strong and strong[0].kind == "f" and strong.count(strong[0]) == len(strong):
         return strong[0]  # the common case, without np.result_type's cost
     dtype = np.result_type(*(strong or [a.dtype for a in args]))

@@ -123,6 +123,7 @@ def mean(x, axis=None, keepdims: bool = False) -> Expr:
     >>> sg.mean(X, axis=0)
     """
     x = as_expr(x)
+    axis = normalize_axis("mean", x, axis)  # so a bad axis is reported as mean's
     return sum(x, axis, keepdims) / count(x, axis)
 
 

@@ -71,7 +71,12 @@ def _slice_length(d, start, stop, step):
         if bound is None:
             return default
         return D.dim_add(d, bound) if isinstance(bound, int) and bound < 0 else bound
-    return D.dim_add(position(stop, d), position(start, 0), -1)
+    length = D.dim_add(position(stop, d), position(start, 0), -1)
+    if any(k < 0 for k in D.affine(length)[0].values()):  # e.g. v[-100:2] = 102 - n
+        raise UnsupportedError(f"getitem: the slice {start}:{stop} of the named dimension {d!r} "
+                               f"would have length {length}; a negative start with a "
+                               "non-negative stop is not supported on a named dimension")
+    return max(length, 0) if isinstance(length, int) else length  # v[3:1] is empty
 
 
 def _getitem_infer(x, index):
