@@ -36,6 +36,7 @@ def normalize_index(x: Expr, index) -> tuple:
         elif isinstance(item, slice):
             for bound in (item.start, item.stop, item.step):
                 _check_int(bound, x)
+            item = slice(*(None if b is None else int(b) for b in (item.start, item.stop, item.step)))
             if item.step is not None and item.step != 1 and not isinstance(x.dims[axis], int):
                 raise UnsupportedError(f"getitem: a step other than 1 on the named dimension "
                                        f"{x.dims[axis]!r} is not supported")
