@@ -104,20 +104,18 @@ def _plan_buffers(order: list, g, outputs: set, last_use: dict) -> dict:
     return reuse
 
 
-def _releases(computed: list, g, reuse: dict, outputs: set) -> dict:
+def _releases(computed: list, g, last_use: dict, reuse: dict, outputs: set) -> dict:
     """``{step: nodes}`` whose array variables to ``del`` after that step, the last one that
-    names them: freed memory goes to the next allocation, where fresh pages would each cost
-    a page fault (holding every temporary until the return made the MLP gradient 25% slower)."""
-    last = {}
-    for step, node in enumerate(computed):
-        for a in g[node]["args"]:
-            last[a] = step
-        if node in reuse:
-            last[reuse[node]] = step
-    temporaries = set(computed) - outputs
+    names them (as an argument or as ``out=``): freed memory goes to the next allocation,
+    where fresh pages would each cost a page fault (holding every temporary until the
+    return made the MLP gradient 25% slower)."""
+    last = dict(last_use)
+    step_of = {node: step for step, node in enumerate(computed)}
+    for node, buffer in reuse.items():
+        last[buffer] = max(last[buffer], step_of[node])
     release: dict = {}
     for node, step in last.items():
-        if node in temporaries and g[node]["shape"] != ():
+        if node in step_of and node not in outputs and g[node]["shape"] != ():
             release.setdefault(step, []).append(node)
     return release
 
@@ -233,7 +231,7 @@ def _generate(inputs: list, outputs: list):
     ctx = _EmitContext(dim_vars)
 
     names = {node: f"a{i}" for i, node in enumerate(input_nodes)}
-    constants = {}
+    constants, computed, last_use = {}, [], {}
     for node in order:
         attrs = g[node]
         if attrs["op"] == "constant":
@@ -242,19 +240,17 @@ def _generate(inputs: list, outputs: list):
             else:
                 names[node] = f"c{node}"
                 constants[names[node]] = attrs["value"]
-        else:
-            names[node] = f"t{node}"
-    computed = [n for n in order if g[n]["op"] != "constant"]
+            continue
+        names[node] = f"t{node}"
+        for a in attrs["args"]:
+            last_use[a] = len(computed)
+        computed.append(node)
 
     out_nodes = {e.node for e in outputs}
-    last_use: dict = {}
-    for step, node in enumerate(computed):
-        for a in g[node]["args"]:
-            last_use[a] = step
     for node in out_nodes:
         last_use[node] = math.inf
     reuse = _plan_buffers(computed, g, out_nodes, last_use)
-    release = _releases(computed, g, reuse, out_nodes)
+    release = _releases(computed, g, last_use, reuse, out_nodes)
 
     lines = []
     for i, x in enumerate(inputs):

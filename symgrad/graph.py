@@ -6,10 +6,10 @@ pairs), ``shape``, ``dtype``, ``grad`` (True for nodes a derivative added) and f
 ``name`` or ``value``.  Edges run from each argument to its user.  Ids grow as nodes are
 made and a node's args always exist first, so sorting ids gives a topological order.
 
-Symgrad's own walks read plain dicts kept beside the networkx graph (a node's attributes,
-its users), and nodes reach the ``networkx.DiGraph`` in bulk when it is next looked at
-(``g.nx``): building a 100,000-node derivative then costs no networkx call per node.  A
-node's attributes never change once it is made.
+Symgrad's own walks read a plain dict of node attributes kept beside the networkx graph,
+and nodes reach the ``networkx.DiGraph`` in bulk when it is next looked at (``g.nx``):
+building a 100,000-node derivative then costs no networkx call per node.  A node's
+attributes never change once it is made.
 """
 from __future__ import annotations
 
@@ -37,7 +37,6 @@ class Graph:
         self._nx = nx.DiGraph()
         self._cons: dict = {}
         self._attrs: dict = {}  # node -> its attributes
-        self._users: dict = {}  # node -> the nodes that take it as an argument
         self._ids = itertools.count()
         self._marking_gradient = 0
         self.cache: dict = {}  # compiled functions for Expr.eval, keyed by output nodes
@@ -52,9 +51,6 @@ class Graph:
         node = next(self._ids)
         self._attrs[node] = dict(op=op, args=args, params=params, shape=shape, dtype=dtype,
                                  grad=self._marking_gradient > 0, **leaf)
-        self._users[node] = []
-        for arg in dict.fromkeys(args):
-            self._users[arg].append(node)
         self._cons[key] = node
         return node
 
@@ -105,14 +101,12 @@ class Graph:
         return seen
 
     def descendants(self, nodes, within: set) -> set:
-        """``nodes`` and every node in ``within`` that depends on them (iterative)."""
+        """``nodes`` and every node in ``within`` that depends on them through ``within``:
+        one pass in id order (a topological order), so no map of users is kept."""
         seen = set(nodes)
-        todo = list(seen)
-        while todo:
-            for user in self._users[todo.pop()]:
-                if user in within and user not in seen:
-                    seen.add(user)
-                    todo.append(user)
+        for node in sorted(within):
+            if node not in seen and any([a in seen for a in self._attrs[node]["args"]]):
+                seen.add(node)
         return seen
 
     def __enter__(self) -> "Graph":

@@ -22,6 +22,7 @@ Rules are written with symgrad operations, so derivative graphs can be different
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import numpy as np
@@ -31,6 +32,7 @@ from .. import runtime
 REGISTRY: dict = {}
 
 
+@functools.cache  # asked once per emitted line
 def ref(fn: Callable) -> str:
     """How generated code names an implementation: ``np.exp`` or ``rt.sigmoid``."""
     name = fn.__name__
