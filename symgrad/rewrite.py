@@ -429,7 +429,11 @@ def _pieces(const: float, terms: dict) -> list:
     pieces = [(n, c) for n, c in sorted(terms.items()) if c != 0]
     if const:
         pieces.append((None, const))
-    first = next((i for i, (_, c) in enumerate(pieces) if c > 0), 0)
+    first = 0
+    for i, (_, c) in enumerate(pieces):
+        if c > 0:
+            first = i
+            break
     return pieces[first:first + 1] + pieces[:first] + pieces[first + 1:]
 
 
@@ -474,7 +478,7 @@ def _canonical_sum(op: str):
         dims = broadcast_shapes(op, [a.dims, b.dims], ["a", "b"])
         long = _long_sums.setdefault(a.g, set())
         flat = None  # a sum holding a too-long sum of its shape is too long: no walk needed
-        if not any(x.dims == dims and (x.op, *x.attrs["args"]) in long for x in (a, b)):
+        if not (_in_sums(a, dims, long) or _in_sums(b, dims, long)):
             flat = _sum_terms(a, b, -1.0 if op == "sub" else 1.0, dims)
         if flat is None:
             long.add((op, a.node, b.node))
@@ -492,6 +496,11 @@ def _canonical_sum(op: str):
             return None
         return _build_sum(a.g, pieces, dtype)
     return fn
+
+
+def _in_sums(e: Expr, dims: tuple, sums: set) -> bool:
+    """True when ``e`` is a sum of shape ``dims`` that ``sums`` holds."""
+    return e.dims == dims and (e.op, *e.attrs["args"]) in sums
 
 
 def _is_chain(e: Expr, pieces: list, known: set) -> bool:
