@@ -55,10 +55,10 @@ def _infer(name: str, kind: str):
 
 
 def _define(name, impl, partials, sympy_fn=None, *, kind="float", infix=None, domain=(-2.0, 2.0),
-            doc="", differentiable=True, inplace=True, jvp=None):
-    register(Op(name, _infer(name, kind), impl, partials=partials, jvp=jvp, sympy=sympy_fn,
-                infix=infix, inplace=inplace, domain=domain, differentiable=differentiable,
-                doc=doc))
+            doc="", differentiable=True, inplace=True, jvp=None, emit=None):
+    register(Op(name, _infer(name, kind), impl, emit=emit, partials=partials, jvp=jvp,
+                sympy=sympy_fn, infix=infix, inplace=inplace, domain=domain,
+                differentiable=differentiable, doc=doc))
 
 
 def _public(name: str, doc: str, nargs: int = 1):
@@ -164,8 +164,14 @@ def _int_power_partial(out, x, n):
     return n * int_power(x, n - 1)
 
 
+def _int_power_emit(args, params, ctx):
+    """``x * x`` for a square (cheaper to compile and to run than a call), else the helper."""
+    x, n = args[0], params["n"]
+    return f"{x} * {x}" if n == 2 else f"rt.int_power({x}, n={n})"
+
+
 _define("int_power", runtime.int_power, (_int_power_partial,), lambda x, n: x ** n, kind="float",
-        domain=(-2, 2), doc="x ** n for a fixed integer n")
+        domain=(-2, 2), doc="x ** n for a fixed integer n", emit=_int_power_emit)
 
 
 def int_power(x, n: int) -> Expr:
