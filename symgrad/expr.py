@@ -41,7 +41,7 @@ class Expr:
     @property
     def args(self) -> tuple:
         """The argument expressions."""
-        return tuple(Expr(self.g, a) for a in self.attrs["args"])
+        return tuple([Expr(self.g, a) for a in self.attrs["args"]])
 
     @property
     def params(self) -> dict:

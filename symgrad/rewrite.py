@@ -135,7 +135,7 @@ def _mul_scalar_first(a, b):
     """Scalars go left and merge, so an array is scaled once: ``s * (2 * y) -> (2*s) * y``."""
     if b.ndim == 0 and a.ndim > 0 or _scalar_const(b) and not _scalar_const(a):
         return b * a
-    if a.ndim == 0 and b.op == "mul" and b.args[0].ndim == 0 and b.args[1].ndim > 0:
+    if a.ndim == 0 and b.ndim > 0 and b.op == "mul" and b.args[0].ndim == 0 and b.args[1].ndim > 0:
         return (a * b.args[0]) * b.args[1]
     return None
 
