@@ -37,6 +37,7 @@ class Graph:
         self._nx = nx.DiGraph()
         self._cons: dict = {}
         self._attrs: dict = {}  # node -> its attributes
+        self._synced = 0  # nodes below this id are in the networkx graph
         self._ids = itertools.count()
         self._marking_gradient = 0
         self.cache: dict = {}  # compiled functions for Expr.eval, keyed by output nodes
@@ -58,7 +59,8 @@ class Graph:
     def nx(self) -> nx.DiGraph:
         """The ``networkx.DiGraph`` (always the same object), given the nodes made since the
         last look; an edge's ``positions`` are the argument positions it fills."""
-        pending = range(self._nx.number_of_nodes(), len(self._attrs))
+        pending = range(self._synced, len(self._attrs))
+        self._synced = len(self._attrs)
         if pending:
             self._nx.add_nodes_from((node, self._attrs[node]) for node in pending)
             self._nx.add_edges_from(
