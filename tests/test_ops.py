@@ -270,7 +270,8 @@ def test_broadcast_to(shape, new, rng):
 
 INDICES = [(1,), (-1,), (slice(1, 3),), (slice(None), -2), (slice(None, None, 2),),
            (slice(None, None, -1),), (None, slice(1, None)), (Ellipsis, 2), (1, Ellipsis, None),
-           (slice(-3, -1), slice(1, None, 2)), (slice(None), None, 0), (-4, -5)]
+           (slice(-3, -1), slice(1, None, 2)), (slice(None), None, 0), (-4, -5),
+           (slice(np.int64(1), np.int64(3)), np.int64(2))]
 
 
 @covers("getitem")

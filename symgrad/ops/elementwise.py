@@ -102,8 +102,11 @@ _UNARY = [
     ("abs", np.abs, lambda out, x: sign(x), sympy.Abs, (-3, 3), "absolute value; derivative 0 at 0"),
 ]
 
+_KEEP_INTEGERS = {"square", "relu", "abs"}  # NumPy keeps an integer dtype for these
+
 for _name, _impl, _d, _sympy, _domain, _doc in _UNARY:
-    _define(_name, _impl, (_d,), _sympy, domain=_domain, doc=_doc)
+    _define(_name, _impl, (_d,), _sympy, domain=_domain, doc=_doc,
+            kind="same" if _name in _KEEP_INTEGERS else "float")
     globals()[_name] = _public(_name, _doc)
 
 _define("neg", np.negative, (lambda out, x: -1,), lambda x: -x, kind="same", infix="-",
@@ -131,7 +134,8 @@ _define("div", np.divide, (lambda out, a, b: 1 / b, lambda out, a, b: -out / b),
         lambda a, b: a / b, kind="float", infix="/", domain=(0.5, 3), doc="a / b", jvp=_div_jvp)
 _define("power", np.power,
         (lambda out, a, b: b * power(a, b - 1), lambda out, a, b: out * log(a)),
-        lambda a, b: a ** b, domain=(0.5, 2), doc="a ** b for a real exponent")
+        lambda a, b: a ** b, kind="same", domain=(0.5, 2),
+        doc="a ** b for a real exponent (integer ** integer stays integer, as in NumPy)")
 
 
 def _tie_share(a, b, winner):
@@ -170,7 +174,7 @@ def _int_power_emit(args, params, ctx):
     return f"{x} * {x}" if n == 2 else f"rt.int_power({x}, n={n})"
 
 
-_define("int_power", runtime.int_power, (_int_power_partial,), lambda x, n: x ** n, kind="float",
+_define("int_power", runtime.int_power, (_int_power_partial,), lambda x, n: x ** n, kind="same",
         domain=(-2, 2), doc="x ** n for a fixed integer n", emit=_int_power_emit)
 
 
@@ -184,6 +188,8 @@ def int_power(x, n: int) -> Expr:
         return x
     if n == 0:
         return apply("mul", x, 0) + 1
+    if n < 0 and x.dtype.kind in "biu":  # as NumPy, integers keep their dtype for n >= 0 only
+        x = x.astype(np.float64)
     return apply("int_power", x, n=int(n))
 
 
