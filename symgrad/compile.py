@@ -20,7 +20,7 @@ from . import dims as D
 from . import runtime
 from .errors import ArgumentError
 from .expr import Expr, as_expr
-from .graph import common_graph
+from .graph import common_graph, paused_gc
 from .ops.base import REGISTRY
 
 _ids = itertools.count()
@@ -131,7 +131,8 @@ class Function:
         self.inputs = inputs
         self.outputs = outputs
         self._single = single
-        self.source, self._fn, self._dim_names = _generate(inputs, outputs)
+        with paused_gc():
+            self.source, self._fn, self._dim_names = _generate(inputs, outputs)
         self._specs = [(x.dtype, x.dims) for x in inputs]  # read once per argument per call
         self._positions = {}
         for i, x in enumerate(inputs):

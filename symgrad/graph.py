@@ -14,6 +14,7 @@ attributes never change once it is made.
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
 
 import networkx as nx
@@ -81,10 +82,12 @@ class Graph:
 
     @contextlib.contextmanager
     def marking_gradient(self):
-        """Nodes made inside this block are marked as gradient nodes."""
+        """Nodes made inside this block are marked as gradient nodes (a derivative sweep,
+        which makes many nodes at once: the cyclic garbage collector pauses meanwhile)."""
         self._marking_gradient += 1
         try:
-            yield
+            with paused_gc():
+                yield
         finally:
             self._marking_gradient -= 1
 
@@ -120,6 +123,19 @@ class Graph:
 
     def __repr__(self) -> str:
         return f"<symgrad.Graph with {len(self)} nodes>"
+
+
+@contextlib.contextmanager
+def paused_gc():
+    """Pause Python's cyclic garbage collector: building tens of thousands of nodes creates
+    no cycles, yet triggers full collections whose cost grows with the graph."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 _stack: list = [Graph()]
