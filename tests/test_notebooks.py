@@ -2,12 +2,14 @@
 
 Each notebook checks its own numbers with ``assert`` cells, so a notebook that no longer
 matches the library fails here.  They are executed with nbclient in a ``python3`` kernel
-(ipykernel provides it in the test environment) and must be committed without outputs.
+(ipykernel, in the `test` extra, provides it; a missing package fails, never skips) and must be committed without outputs.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+import nbclient
+import nbformat
 import pytest
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -22,7 +24,6 @@ def test_the_five_notebooks_are_there():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_is_committed_without_outputs(path):
-    nbformat = pytest.importorskip("nbformat")
     notebook = nbformat.read(path, as_version=4)
     for cell in notebook.cells:
         if cell.cell_type == "code":
@@ -32,8 +33,6 @@ def test_notebook_is_committed_without_outputs(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs(path):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
     notebook = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
                                      resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
