@@ -71,7 +71,7 @@ def _as_list(wrt) -> tuple:
     return items, single
 
 
-def vjp(y, wrt, cotangent, disconnected: str = "zero"):
+def vjp(y: Expr, wrt: Expr | list, cotangent, disconnected: str = "zero") -> Expr | list:
     """Reverse-mode product ``ȳᵀ ∂y/∂wrt`` for an output of any shape.
 
     ``wrt`` is one expression (one result) or a list (a list); each result has the shape of
@@ -103,7 +103,7 @@ def vjp(y, wrt, cotangent, disconnected: str = "zero"):
     return results[0] if single else results
 
 
-def grad(cost, wrt, disconnected: str = "zero"):
+def grad(cost: Expr, wrt: Expr | list, disconnected: str = "zero") -> Expr | list:
     """Symbolic gradient of a scalar ``cost``: new graph nodes, one result per ``wrt``.
 
     >>> x, y, z = sg.scalars("x y z")

@@ -231,7 +231,10 @@ def _wrap(value, like, g: Graph, op: str) -> Expr:
 
 
 def apply(op_name: str, *args, **params) -> Expr:
-    """Build ``op(*args, **params)``: wrap constants, infer the shape, rewrite, hash-cons."""
+    """Build ``op(*args, **params)``: wrap constants, infer the shape, rewrite, hash-cons.
+
+    >>> sg.apply("mul", x, 2.0)      # the same node as x * 2.0
+    """
     op = REGISTRY[op_name]
     exprs = [a for a in args if isinstance(a, Expr)]
     g = common_graph([e.g for e in exprs], op_name)

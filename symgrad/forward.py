@@ -81,7 +81,7 @@ def _as_outputs(y) -> tuple:
 _sweeps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def jvp(y, wrt, tangent):
+def jvp(y: Expr | list, wrt: Expr | list, tangent) -> Expr | list:
     """Forward-mode product ``∂y/∂wrt · tangent`` (Rop) for outputs of any shape.
 
     ``wrt`` and ``tangent`` are one expression each or lists of equal length (each tangent
@@ -121,7 +121,7 @@ def _jacobians(ys: list, x: Expr, sparse: bool = False) -> list:
         return [S.jacobian(tangent_of.get(y.node), y, x, sparse) for y in ys]
 
 
-def jacobian(y, wrt):
+def jacobian(y: Expr, wrt: Expr | list) -> Expr | list:
     """The Jacobian ``∂y/∂x``, shape ``y.shape + x.shape``, as one array graph.
 
     ``wrt`` one expression (one result) or a list (a list).  A batch of seed directions,
@@ -136,7 +136,7 @@ def jacobian(y, wrt):
     return results[0] if single else results
 
 
-def hessian(cost, wrt, sparse: bool = False):
+def hessian(cost: Expr, wrt: Expr | list, sparse: bool = False) -> Expr | list:
     """The Hessian of a scalar ``cost``, shape ``x.shape + x.shape`` (forward over reverse).
 
     For a list ``[W, b]`` the result is the nested list of blocks ``H[i][j] = ∂²c/∂xᵢ∂xⱼ``.
@@ -158,7 +158,7 @@ def hessian(cost, wrt, sparse: bool = False):
     return blocks[0][0] if single else blocks
 
 
-def hvp(cost, wrt, v):
+def hvp(cost: Expr, wrt: Expr | list, v) -> Expr | list:
     """Hessian-vector product ``H v`` without forming ``H``: the jvp of the gradient.
 
     ``wrt`` and ``v`` one expression each (one result of ``x``'s shape) or lists.

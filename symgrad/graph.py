@@ -142,7 +142,10 @@ _stack: list = [Graph()]
 
 
 def default_graph() -> Graph:
-    """The graph new symbols go into: the innermost ``with Graph():`` or the global one."""
+    """The graph new symbols go into: the innermost ``with Graph():`` or the global one.
+
+    >>> len(sg.default_graph())
+    """
     return _stack[-1]
 
 

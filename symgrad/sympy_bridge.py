@@ -477,7 +477,7 @@ def _translate(exprs: list, form: str, share: bool, keep_names: bool):
     return translator, translator.run()
 
 
-def to_sympy(e, cse: bool = False, form: str = "auto"):
+def to_sympy(e, cse: bool = False, form: str = "auto") -> "sympy.Basic | tuple":
     """``e`` (or a list of expressions) as SymPy; ``cse=True`` gives ``(replacements, expr)``.
 
     Symbols become real SymPy symbols of the same name.  ``form`` is ``"elements"`` (scalars,

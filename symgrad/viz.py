@@ -169,7 +169,7 @@ def layout(g: Graph, nodes) -> dict:
     return pos
 
 
-def draw(outputs: Expr | list, ax=None):
+def draw(outputs: Expr | list, ax=None) -> "matplotlib.axes.Axes":
     """Draw the graph ``outputs`` need with matplotlib, in layers from inputs (left) to
     outputs; gradient nodes are orange and dashed.  Returns the matplotlib Axes.
 
