@@ -20,7 +20,7 @@ from .ops.shape import (broadcast_to, concatenate, expand_dims, fill, reshape, s
 from .autodiff import diff, grad, vjp
 from .forward import hessian, hvp, jacobian, jvp
 from .rewrite import simplify
-from .compile import Function, function
+from .compile import NUMPY, Backend, Function, function
 from .check import check_grad
 from .viz import draw, to_dot
 from .leaves import matrix, scalar, scalars, tensor, vector

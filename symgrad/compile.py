@@ -46,6 +46,35 @@ class _EmitContext:
         return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
 
+class Backend:
+    """Where generated code runs: the modules its source names and each op's emitter.
+
+    Code generation is pluggable per backend: ``emitters`` maps an op name to an emitter
+    ``(op, args, params, ctx, out) -> source`` that replaces the op's own NumPy emitter, and
+    ``namespace`` binds the names the source uses (``np``, ``rt``).  A backend for another
+    array library (CuPy, Dask through the array API) or a fused one is an addition: a new
+    Backend with its namespace and the emitters that differ.
+
+    >>> sg.function([x], sg.exp(x), backend=sg.NUMPY)
+    """
+
+    def __init__(self, name: str, namespace: dict, emitters: dict | None = None) -> None:
+        self.name = name
+        self.namespace = namespace
+        self.emitters = emitters or {}
+
+    def emit(self, op, args: list, params: dict, ctx, out: str | None) -> str:
+        """Source of one node: this backend's emitter for the op, else the op's own."""
+        custom = self.emitters.get(op.name)
+        return op.emit(args, params, ctx, out) if custom is None else custom(op, args, params, ctx, out)
+
+    def __repr__(self) -> str:
+        return f"<symgrad.Backend {self.name}>"
+
+
+NUMPY = Backend("numpy", {"np": np, "rt": runtime})
+
+
 def _literal(value: np.ndarray) -> str:
     v = value[()]
     if isinstance(v, (bool, np.bool_)):
@@ -127,12 +156,13 @@ class Function:
     6.0
     """
 
-    def __init__(self, inputs: list, outputs: list, single: bool) -> None:
+    def __init__(self, inputs: list, outputs: list, single: bool, backend: Backend = NUMPY) -> None:
         self.inputs = inputs
         self.outputs = outputs
+        self.backend = backend
         self._single = single
         with paused_gc():
-            self.source, self._fn, self._dim_names = _generate(inputs, outputs)
+            self.source, self._fn, self._dim_names = _generate(inputs, outputs, backend)
         self._specs = [(x.dtype, x.dims) for x in inputs]  # read once per argument per call
         self._positions = {}
         for i, x in enumerate(inputs):
@@ -211,7 +241,7 @@ class Function:
 _MISSING = object()
 
 
-def _generate(inputs: list, outputs: list):
+def _generate(inputs: list, outputs: list, backend: Backend):
     g = common_graph([e.g for e in inputs + outputs], "function")
     input_nodes = [x.node for x in inputs]
     given = set(input_nodes)
@@ -264,7 +294,7 @@ def _generate(inputs: list, outputs: list):
         op = REGISTRY[attrs["op"]]
         args = [names[a] for a in attrs["args"]]
         out = names[reuse[node]] if node in reuse else None
-        lines.append(f"    {names[node]} = {op.emit(args, dict(attrs['params']), ctx, out)}")
+        lines.append(f"    {names[node]} = {backend.emit(op, args, dict(attrs['params']), ctx, out)}")
         if step in release:
             lines.append(f"    del {', '.join(names[n] for n in release[step])}")
     roots: set = set()
@@ -276,7 +306,7 @@ def _generate(inputs: list, outputs: list):
     source = f"def {fn_name}({', '.join(params)}):\n" + "\n".join(lines) + "\n"
     filename = f"<{fn_name}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace = {"np": np, "rt": runtime, **constants}
+    namespace = {**backend.namespace, **constants}
     exec(compile(source, filename, "exec"), namespace)  # source is symgrad's own, see above
     return source, namespace[fn_name], list(dim_vars)
 
@@ -299,10 +329,11 @@ def _output_code(g, node: int, names: dict, input_nodes: list, roots: set) -> st
     return name
 
 
-def function(inputs, outputs) -> Function:
+def function(inputs, outputs, backend: Backend = NUMPY) -> Function:
     """Compile ``outputs`` as a NumPy function of the symbols ``inputs``.
 
     One output gives one array, a list gives a tuple.  ``.source`` shows the code.
+    ``backend`` chooses where it runs and how each op is printed (see :class:`Backend`).
 
     >>> x, y, z = sg.scalars("x y z")
     >>> f = sg.function([x, y, z], (x + y) * z); f(-2.0, 5.0, -4.0)
@@ -317,7 +348,7 @@ def function(inputs, outputs) -> Function:
                                 f"sg.matrix or sg.tensor; got {x!r}")
     if len({x.node for x in inputs}) != len(inputs):
         raise ArgumentError("the same symbol appears twice among the inputs")
-    return Function(inputs, outs, single)
+    return Function(inputs, outs, single, backend)
 
 
 def evaluate(e: Expr, values: dict):
