@@ -43,35 +43,31 @@ def _sigmoid_layer(a, W, b):
     return np.reciprocal(z, out=z)
 
 
-def numpy_step(X, Y, W1, b1, W2, b2, W3, b3):
-    """Hand-written backprop: delta3 = (a3 - Y)/n * a3 (1 - a3), delta_l = (delta_{l+1} W^T) * a (1 - a).
+def numpy_step(X, Y, *params):
+    """Hand-written backprop: delta_L = (a_L - Y)/n * a_L (1 - a_L), then layer by layer
+    grad W = a_{l-1}^T delta_l, grad b = sum(delta_l), delta_{l-1} = (delta_l W^T) * a (1 - a).
 
     Each array is deleted once it is dead, so its memory serves the next allocation: fresh
     pages cost a page fault each, about a tenth of the run time here if all are kept."""
     n = X.shape[0]
-    a1 = _sigmoid_layer(X, W1, b1)
-    a2 = _sigmoid_layer(a1, W2, b2)
-    a3 = _sigmoid_layer(a2, W3, b3)
-    d3 = a3 - Y
-    cost = 0.5 * np.vdot(d3, d3) / n
-    d3 *= 1.0 / n
-    a3 *= 1.0 - a3
-    d3 *= a3
-    del a3
-    gW3, gb3 = a2.T @ d3, d3.sum(axis=0)
-    d2 = d3 @ W3.T
-    del d3
-    a2 *= 1.0 - a2
-    d2 *= a2
-    del a2
-    gW2, gb2 = a1.T @ d2, d2.sum(axis=0)
-    d1 = d2 @ W2.T
-    del d2
-    a1 *= 1.0 - a1
-    d1 *= a1
-    del a1
-    gW1, gb1 = X.T @ d1, d1.sum(axis=0)
-    return cost, gW1, gb1, gW2, gb2, gW3, gb3
+    weights, biases = params[0::2], params[1::2]
+    activations = [X]
+    for W, b in zip(weights, biases):
+        activations.append(_sigmoid_layer(activations[-1], W, b))
+    a = activations.pop()
+    delta = a - Y
+    cost = 0.5 * np.vdot(delta, delta) / n
+    delta *= 1.0 / n
+    grads = []
+    for W in reversed(weights):
+        a *= 1.0 - a
+        delta *= a
+        del a
+        a = activations.pop()
+        grads[:0] = [a.T @ delta, delta.sum(axis=0)]
+        if activations:  # no delta is needed for the input X
+            delta = delta @ W.T
+    return (cost, *grads)
 
 
 def data(rng: np.random.Generator) -> list:
