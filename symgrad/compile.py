@@ -119,7 +119,6 @@ def _plan_buffers(order: list, g, outputs: set, last_use: dict) -> dict:
                 reuse[node] = buffer
             else:
                 buffer = node
-                free.setdefault(key, [])
             storage[node] = buffer
         else:
             storage[node] = None

@@ -11,8 +11,6 @@ Hessians are forward over reverse: the Jacobian of the gradient.
 """
 from __future__ import annotations
 
-import weakref
-
 from . import dims as D
 from . import structured as S
 from .autodiff import _as_list as as_list, grad
@@ -76,11 +74,6 @@ def _as_outputs(y) -> tuple:
     return [as_expr(e) for e in ([y] if single else y)], single
 
 
-# tangents of every jvp sweep, by graph and seeds: a later sweep with the same seeds (the
-# next order of sg.diff) only visits the nodes it has not seen
-_sweeps: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def jvp(y: Expr | list, wrt: Expr | list, tangent) -> Expr | list:
     """Forward-mode product ``∂y/∂wrt · tangent`` (Rop) for outputs of any shape.
 
@@ -106,7 +99,9 @@ def jvp(y: Expr | list, wrt: Expr | list, tangent) -> Expr | list:
             raise SymgradError(f"jvp: the input {w!r} is given twice")
         seeds[w.node] = broadcast_to(t, w.dims)
     key = tuple(sorted((w, t.node) for w, t in seeds.items()))
-    tangent_of = forward(ys, seeds, _sweeps.setdefault(ys[0].g, {}).setdefault(key, {}))
+    # tangents of earlier sweeps with the same seeds (the next order of sg.diff) are reused
+    sweeps = ys[0].g.cache.setdefault("jvp sweeps", {})
+    tangent_of = forward(ys, seeds, sweeps.setdefault(key, {}))
     results = [tangent_of.get(e.node) for e in ys]
     with ys[0].g.marking_gradient():
         results = [zeros_like(e) if t is None else t for e, t in zip(ys, results)]

@@ -41,7 +41,8 @@ class Graph:
         self._synced = 0  # nodes below this id are in the networkx graph
         self._ids = itertools.count()
         self._marking_gradient = 0
-        self.cache: dict = {}  # compiled functions for Expr.eval, keyed by output nodes
+        self.cache: dict = {}  # memos that live as long as the graph: Expr.eval's compiled
+        # functions, the canonical sums the rewrites have seen, earlier jvp sweeps
 
     def add(self, op: str, args: tuple, params: tuple, shape: tuple, dtype: np.dtype,
             key=None, **leaf) -> int:

@@ -14,7 +14,6 @@ symbolic algebra, which keeps derivative graphs small).
 """
 from __future__ import annotations
 
-import weakref
 from collections import defaultdict
 
 import numpy as np
@@ -389,8 +388,6 @@ def _mul_constant_out(a, b):
 
 
 _MAX_TERMS = 16  # longer sums are left as built: canonical order costs O(terms) per node
-_canonical_sums: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_long_sums: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # beyond _MAX_TERMS
 
 
 def _sum_terms(a: Expr, b: Expr, sign: float, dims: tuple):
@@ -472,11 +469,11 @@ def _canonical_sum(op: str):
     def fn(a, b):
         if a.dtype.kind != "f" or b.dtype.kind != "f":
             return None
-        known = _canonical_sums.setdefault(a.g, set())
+        known = a.g.cache.setdefault("canonical sums", set())
         if (op, a.node, b.node) in known:
             return None
         dims = broadcast_shapes(op, [a.dims, b.dims], ["a", "b"])
-        long = _long_sums.setdefault(a.g, set())
+        long = a.g.cache.setdefault("sums beyond _MAX_TERMS", set())
         flat = None  # a sum holding a too-long sum of its shape is too long: no walk needed
         if not (_in_sums(a, dims, long) or _in_sums(b, dims, long)):
             flat = _sum_terms(a, b, -1.0 if op == "sub" else 1.0, dims)
