@@ -1,73 +1,40 @@
-"""Reverse mode: the chain rule applied backwards over the graph, adding gradient nodes.
+"""The derivative API: gradients, products, Jacobians, Hessians and n-th derivatives, made
+from the reverse (:mod:`symgrad.reverse`) and forward (:mod:`symgrad.forward`) sweeps.
 
-One sweep in reverse topological order over the nodes that lie between ``wrt`` and the
-output.  Each node's adjoint is the sum of what its users sent it; each op's vjp rule
-turns the adjoint into contributions for its arguments, built from symgrad ops, so the
-result can be compiled, printed, or differentiated again.  A missing adjoint is a
-symbolic zero and costs nothing.
+Jacobians push a whole batch of seed directions through one forward sweep: the seeds of an
+array start as a banded identity and stay banded while the ops allow, then become a dense
+batch that the ops' batching rules carry, so a Jacobian is one array graph, not one graph
+per row.  Hessians are forward over reverse: the Jacobian of the gradient.
 """
 from __future__ import annotations
 
+from . import dims as D
 from .errors import DisconnectedInputError, ShapeError, SymgradError
-from .expr import Expr, as_expr, constant
+from .expr import Batched, Expr, apply, as_expr, constant, is_constant
+from .forward import forward
 from .graph import common_graph
-from .ops.base import REGISTRY
-from .ops.shape import broadcast_to, sum_to, zeros_like
+from .ops.band import band_of
+from .ops.banded import Banded, identity
+from .ops.shape import broadcast_to, fill, zeros_like
+from .reverse import backprop
 
 
-def backprop(seeds: dict, wrt: list) -> dict:
-    """Adjoints ``{node: Expr}`` of the nodes in ``wrt`` given ``{output node: cotangent}``.
-
-    x̄ = Σ over users u of vjp_u(ū): the classic reverse sweep, over node ids descending
-    (ids are a topological order).  Nodes without a path to ``wrt`` are skipped.
-    """
-    g = next(iter(seeds.values())).g
-    needed = g.ancestors(seeds)
-    active = g.descendants([w.node for w in wrt], needed)
-    adjoint = dict(seeds)
-    with g.marking_gradient():
-        for node in sorted(active, reverse=True):
-            gbar = adjoint.get(node)
-            attrs = g[node]
-            if gbar is None or not attrs["args"]:
-                continue
-            op = REGISTRY[attrs["op"]]
-            args = [Expr(g, a) for a in attrs["args"]]
-            params = dict(attrs["params"])
-            for position, arg in enumerate(args):
-                rule = op.vjp_rule(position) if arg.node in active else None
-                if rule is None or arg.dtype.kind != "f":
-                    continue
-                contribution = rule(gbar, Expr(g, node), *args, **params)
-                if contribution is None:
-                    continue
-                contribution = _fit(as_expr(contribution, arg), arg)
-                previous = adjoint.get(arg.node)
-                adjoint[arg.node] = contribution if previous is None else previous + contribution
-    return adjoint
-
-
-def _fit(contribution: Expr, arg: Expr) -> Expr:
-    """Undo broadcasting: sum the contribution down to the argument's shape; undo implicit
-    promotion: a float32 argument of a float64 result gets a float32 adjoint."""
-    if contribution.dims != arg.dims:
-        contribution = sum_to(contribution, arg.dims)
-    if contribution.dims != arg.dims:
-        contribution = broadcast_to(contribution, arg.dims)
-    if contribution.dtype != arg.dtype:
-        contribution = contribution.astype(arg.dtype)
-    return contribution
-
-
-def _as_list(wrt) -> tuple:
+def wrt_list(wrt, what: str) -> tuple:
+    """``(list of expressions, whether one was given)``; each must be a float non-constant."""
     single = isinstance(wrt, Expr)
     items = [wrt] if single else list(wrt)
     for w in items:
         if not isinstance(w, Expr):
-            raise SymgradError(f"wrt must be symgrad expressions, got {type(w).__name__} {w!r}")
+            raise SymgradError(f"{what}: wrt must be symgrad expressions, got "
+                               f"{type(w).__name__} {w!r}")
         if w.dtype.kind != "f":
-            raise SymgradError(f"cannot differentiate with respect to {w!r}: its dtype "
+            raise SymgradError(f"{what}: cannot differentiate with respect to {w!r}: its dtype "
                                f"{w.dtype} is not floating point")
+        if is_constant(w):
+            raise SymgradError(
+                f"{what}: cannot differentiate with respect to the constant {w!r}: constants are "
+                "folded into the expressions that use them, so the path to it is gone. Make it "
+                "a symbol (sg.scalar, sg.vector, ...) and give its value when evaluating")
     return items, single
 
 
@@ -83,7 +50,7 @@ def vjp(y: Expr, wrt: Expr | list, cotangent, disconnected: str = "zero") -> Exp
     if disconnected not in ("zero", "raise"):
         raise SymgradError(f"disconnected must be 'zero' or 'raise', got {disconnected!r}")
     y = as_expr(y)
-    items, single = _as_list(wrt)
+    items, single = wrt_list(wrt, "vjp")
     common_graph([y.g, *(w.g for w in items)], "vjp")
     cotangent = as_expr(cotangent, y)
     if cotangent.dims != y.dims:
@@ -118,9 +85,112 @@ def grad(cost: Expr, wrt: Expr | list, disconnected: str = "zero") -> Expr | lis
     if isinstance(wrt, Expr) and wrt.ndim == 0 and disconnected == "zero":
         # one scalar input: a forward sweep costs the same, and repeated it reuses every
         # derivative node across orders (reverse mode's adjoints cannot be shared)
-        from .forward import jvp
         return jvp(cost, wrt, seed)
     return vjp(cost, wrt, seed, disconnected)
+
+
+def jvp(y: Expr | list, wrt: Expr | list, tangent) -> Expr | list:
+    """Forward-mode product ``∂y/∂wrt · tangent`` (Rop) for outputs of any shape.
+
+    ``wrt`` and ``tangent`` are one expression each or lists of equal length (each tangent
+    broadcasts to its input's shape); ``y`` one expression (one result) or a list (a list),
+    each result of its output's shape.  The tangents of all inputs are summed.
+
+    >>> sg.jvp(W @ x, x, v)          # = W @ v
+    """
+    single_y = not isinstance(y, (list, tuple))
+    ys = [as_expr(e) for e in ([y] if single_y else y)]
+    items, single = wrt_list(wrt, "jvp")
+    tangents = [tangent] if single else list(tangent)
+    if len(tangents) != len(items):
+        raise SymgradError(f"jvp: {len(items)} inputs but {len(tangents)} tangents")
+    common_graph([e.g for e in ys + items], "jvp")
+    seeds = {}
+    for w, t in zip(items, tangents):
+        t = as_expr(t, w)
+        if D.broadcast_shapes("jvp", [w.dims, t.dims], ["input", "tangent"]) != w.dims:
+            raise ShapeError(f"jvp: the tangent's shape {D.fmt_shape(t.dims)} does not fit the "
+                             f"input's shape {D.fmt_shape(w.dims)}")
+        if w.node in seeds:
+            raise SymgradError(f"jvp: the input {w!r} is given twice")
+        seeds[w.node] = broadcast_to(t, w.dims)
+    key = tuple(sorted((w, t.node) for w, t in seeds.items()))
+    # tangents of earlier sweeps with the same seeds (the next order of sg.diff) are reused
+    sweeps = ys[0].g.cache.setdefault("jvp sweeps", {})
+    tangent_of = forward(ys, seeds, sweeps.setdefault(key, {}))
+    results = [tangent_of.get(e.node) for e in ys]
+    with ys[0].g.marking_gradient():
+        results = [zeros_like(e) if t is None else t for e, t in zip(ys, results)]
+    return results[0] if single_y else results
+
+
+def _jacobian_of(t, y: Expr, x: Expr, sparse: bool) -> Expr:
+    """The Jacobian ``∂y/∂x`` (shape ``y.shape + x.shape``) from the batched tangent of ``y``:
+    the band op of a Banded tangent, a dense batch's seed axes moved last; ``sparse``: as a
+    scipy.sparse matrix."""
+    if isinstance(t, Banded) or t is None and sparse:
+        return band_of(t or Banded({}, x.dims), y, sparse)
+    if t is None:
+        return fill(y.dims + x.dims, 0.0, y.dtype, y.g)
+    if isinstance(t, Batched):
+        t = apply("transpose", t.value, axes=tuple(range(x.ndim, t.value.ndim)) + tuple(range(x.ndim)))
+    return apply("dense_sparse", t, rank=x.ndim) if sparse else t
+
+
+def _jacobians(ys: list, x: Expr, sparse: bool = False) -> list:
+    """``∂y/∂x`` for each y, shape ``y.shape + x.shape``, from one batched forward sweep."""
+    tangent_of = forward(ys, {x.node: identity(x)})
+    with x.g.marking_gradient():
+        return [_jacobian_of(tangent_of.get(y.node), y, x, sparse) for y in ys]
+
+
+def jacobian(y: Expr, wrt: Expr | list) -> Expr | list:
+    """The Jacobian ``∂y/∂x``, shape ``y.shape + x.shape``, as one array graph.
+
+    ``wrt`` one expression (one result) or a list (a list).  A batch of seed directions,
+    one per entry of ``x``, is pushed forward in one sweep (kept banded while possible).
+
+    >>> J = sg.jacobian(sg.softmax(x), x)      # diag(s) - s sᵀ, shape (n, n)
+    """
+    y = as_expr(y)
+    items, single = wrt_list(wrt, "jacobian")
+    common_graph([y.g, *(w.g for w in items)], "jacobian")
+    results = [_jacobians([y], w)[0] for w in items]
+    return results[0] if single else results
+
+
+def hessian(cost: Expr, wrt: Expr | list, sparse: bool = False) -> Expr | list:
+    """The Hessian of a scalar ``cost``, shape ``x.shape + x.shape`` (forward over reverse).
+
+    For a list ``[W, b]`` the result is the nested list of blocks ``H[i][j] = ∂²c/∂xᵢ∂xⱼ``.
+    ``sparse=True`` gives an expression that evaluates to a ``scipy.sparse`` CSR matrix of
+    shape ``(x.size, x.size)`` whose pattern is the banded structure found in the graph
+    (where a matrix product lost that structure, the dense Hessian's nonzeros); scipy is an
+    optional extra, needed only to run it.
+
+    >>> H = sg.hessian(sg.sum(x[1:] * x[:-1] ** 2), x)    # (n, n), banded
+    """
+    cost = as_expr(cost)
+    if cost.ndim != 0:
+        raise ShapeError(f"hessian: the cost must be a scalar, got shape "
+                         f"{D.fmt_shape(cost.dims)}; use sg.jacobian of sg.jacobian")
+    items, single = wrt_list(wrt, "hessian")
+    grads = grad(cost, items)
+    columns = [_jacobians(grads, x, sparse) for x in items]
+    blocks = [[columns[j][i] for j in range(len(items))] for i in range(len(items))]
+    return blocks[0][0] if single else blocks
+
+
+def hvp(cost: Expr, wrt: Expr | list, v) -> Expr | list:
+    """Hessian-vector product ``H v`` without forming ``H``: the jvp of the gradient.
+
+    ``wrt`` and ``v`` one expression each (one result of ``x``'s shape) or lists.
+
+    >>> sg.hvp(sg.sum(x ** 3), x, v)     # 6 x v
+    """
+    items, single = wrt_list(wrt, "hvp")
+    grads = grad(as_expr(cost), items)
+    return jvp(grads[0] if single else grads, wrt, v)
 
 
 def diff(f, x, n: int = 1) -> Expr:
@@ -132,7 +202,6 @@ def diff(f, x, n: int = 1) -> Expr:
 
     >>> sg.diff(sg.sin(x), x, 3)     # -cos(x)
     """
-    from .forward import jvp
     if not isinstance(n, int) or n < 0:
         raise SymgradError(f"diff: n must be a non-negative integer, got {n!r}")
     f = as_expr(f)
@@ -140,6 +209,7 @@ def diff(f, x, n: int = 1) -> Expr:
         raise ShapeError(f"diff: f must be a scalar, got shape {f.dims}; use sg.jacobian")
     if isinstance(x, Expr) and x.ndim != 0:
         raise ShapeError(f"diff: x must be a scalar, got shape {x.dims}; use sg.grad or sg.hessian")
+    wrt_list(x, "diff")
     for _ in range(n):
         f = jvp(f, x, 1.0)
     return f

@@ -15,20 +15,17 @@ import operator
 
 import numpy as np
 
+from . import ops  # noqa: F401  (registers the ops whose functions the whitelist names)
 from .autodiff import diff, grad
 from .compile import function
 from .errors import SymgradError
 from .expr import Expr, constant
 from .leaves import scalar
-from .ops import elementwise
+from .op import REGISTRY
 from .ops.shape import stack
-from .rewrite import simplify
-from .sympy_bridge import latex, to_sympy
+from .sympy_bridge import latex, simplify, to_sympy
 
-FUNCTIONS = {name: getattr(elementwise, name) for name in (
-    "exp", "log", "log1p", "expm1", "sqrt", "square", "sin", "cos", "tan", "arctan", "sinh",
-    "cosh", "tanh", "sigmoid", "softplus", "relu", "abs", "sign", "maximum", "minimum",
-    "power", "where")}
+FUNCTIONS = {name: op.function for name, op in REGISTRY.items() if op.cli}
 CONSTANTS = {"pi": math.pi, "e": math.e}
 BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
           ast.Div: operator.truediv, ast.Pow: operator.pow}

@@ -1,15 +1,16 @@
 """Lowering to NumPy: ``function`` emits one line of Python per graph node.
 
 The emitter takes the nodes the outputs need (nothing else), in topological order, and
-prints each op's NumPy expression into a real Python function (``exec`` of source that
-only ever contains symgrad's own identifiers: ``a0`` for inputs, ``d0`` for named
-dimensions, ``t12`` for node 12, ``c12`` for array constants).  A buffer whose value is
-dead is handed to the next elementwise op of the same shape as ``out=``, and an array
-variable is deleted after the last line that names it.  Arguments are checked and named
-dimensions bound before the generated code runs.
+prints each op's expression into a real Python function (``exec`` of source that only ever
+contains symgrad's own identifiers: ``a0`` for inputs, ``d0`` for named dimensions, ``t12``
+for node 12, ``c12`` for constants, ``f0`` for an implementation that is neither NumPy's
+nor symgrad's).  A buffer whose value is dead is handed to the next elementwise op of the
+same shape as ``out=``, and an array variable is deleted after the last line that names
+it.  Arguments are checked and named dimensions bound before the generated code runs.
 """
 from __future__ import annotations
 
+import heapq
 import itertools
 import linecache
 import math
@@ -18,19 +19,24 @@ import numpy as np
 
 from . import dims as D
 from . import runtime
-from .errors import ArgumentError
-from .expr import Expr, as_expr
+from .errors import ArgumentError, UnsupportedError
+from .expr import Expr, as_expr, expr_method
 from .graph import common_graph, paused_gc
-from .ops.base import REGISTRY
+from .op import REGISTRY, kwargs_code
 
 _ids = itertools.count()
+_LITERAL_DTYPES = (np.dtype(np.float64), np.dtype(np.int64), np.dtype(bool))
 
 
 class _EmitContext:
-    """What emitters may ask for: the variable of a named dimension, shapes as source."""
+    """What emitters may ask for: a named dimension's variable, shapes as source, the
+    current node's dtype (``np.float64``), and a name for an implementation (``ref``)."""
 
-    def __init__(self, dim_vars: dict) -> None:
+    def __init__(self, dim_vars: dict, namespace: dict) -> None:
         self.dim_vars = dim_vars
+        self.namespace = namespace
+        self.dtype = ""
+        self._refs: dict = {}
 
     def _name(self, name: str) -> str:
         if name not in self.dim_vars:
@@ -45,28 +51,64 @@ class _EmitContext:
         inner = ", ".join(self.dim(d) for d in shape)
         return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
+    def ref(self, fn) -> str:
+        """How the source names ``fn``: ``np.exp``, ``rt.sigmoid``, else ``f0``, ``f1``...
+        bound in the function's namespace (never a name taken from ``fn`` itself)."""
+        name = self._refs.get(id(fn))
+        if name is None:
+            name = _library_name(fn)
+            if name is None:
+                name = f"f{len(self._refs)}"
+                self.namespace[name] = fn
+            self._refs[id(fn)] = name
+        return name
+
+
+def _library_name(fn) -> str | None:
+    """``rt.NAME`` or ``np.NAME`` when ``fn`` is that very object, else None."""
+    name = getattr(fn, "__name__", None)
+    if not isinstance(name, str) or not name.isidentifier():
+        return None
+    if getattr(runtime, name, None) is fn:  # asked first: NumPy's lookup of a missing name is slow
+        return f"rt.{name}"
+    if getattr(np, name, None) is fn:
+        return f"np.{name}"
+    return None
+
 
 class Backend:
     """Where generated code runs: the modules its source names and each op's emitter.
 
-    Code generation is pluggable per backend: ``emitters`` maps an op name to an emitter
-    ``(op, args, params, ctx, out) -> source`` that replaces the op's own NumPy emitter, and
-    ``namespace`` binds the names the source uses (``np``, ``rt``).  A backend for another
-    array library (CuPy, Dask through the array API) or a fused one is an addition: a new
-    Backend with its namespace and the emitters that differ.
+    An op's emitter for a backend is ``op.emitters[backend.name]``; ops register theirs
+    there (``@op.emitter("name")``) without being edited, and ``emitters`` maps op names to
+    emitters ``(op, args, params, ctx, out) -> source`` that this backend object prefers.
+    ``namespace`` binds the names the source uses (``np``, ``rt``).  With ``fallback`` the
+    NumPy emitter serves ops that have none for this backend; without it such an op is an
+    UnsupportedError at compile time.
 
     >>> sg.function([x], sg.exp(x), backend=sg.NUMPY)
     """
 
-    def __init__(self, name: str, namespace: dict, emitters: dict | None = None) -> None:
+    def __init__(self, name: str, namespace: dict, emitters: dict | None = None,
+                 fallback: bool = True) -> None:
         self.name = name
         self.namespace = namespace
         self.emitters = emitters or {}
+        self.fallback = fallback
 
     def emit(self, op, args: list, params: dict, ctx, out: str | None) -> str:
         """Source of one node: this backend's emitter for the op, else the op's own."""
         custom = self.emitters.get(op.name)
-        return op.emit(args, params, ctx, out) if custom is None else custom(op, args, params, ctx, out)
+        if custom is not None:
+            return custom(op, args, params, ctx, out)
+        if out is not None:
+            return f"{ctx.ref(op.impl)}({', '.join(args)}{kwargs_code(params)}, out={out})"
+        emit = op.emitters.get(self.name)
+        if emit is None and self.fallback:
+            emit = op.emitters["numpy"]
+        if emit is None:
+            raise UnsupportedError(f"the backend {self.name!r} cannot express the op {op.name!r}")
+        return emit(args, params, ctx)
 
     def __repr__(self) -> str:
         return f"<symgrad.Backend {self.name}>"
@@ -93,29 +135,23 @@ def _plan_buffers(order: list, g, outputs: set, last_use: dict) -> dict:
     """``{node: dead node whose buffer it writes into}`` for in-place capable ops.
 
     A buffer is owned by the node that allocated it and shared by views and by nodes
-    written into it; it is free once every holder is past its last use.
+    written into it; it is free once every holder is past its last use.  Free buffers wait
+    in a heap per (shape, dtype) keyed by the step they free at (an entry whose buffer got
+    a later holder is pushed again), so planning is O(n log n).
     """
-    storage, holders_end, free, reuse = {}, {}, {}, {}
+    storage, holders_end, pools, reuse = {}, {}, {}, {}
     for step, node in enumerate(order):
         attrs = g[node]
-        op = REGISTRY.get(attrs["op"])
+        op = REGISTRY[attrs["op"]]
         args = attrs["args"]
-        view = op is not None and op.view
-        if attrs["shape"] == () and not view:
+        if attrs["shape"] == () and not op.view:
             continue  # a scalar: no buffer to plan
-        if view:
+        if op.view:
             storage[node] = storage.get(args[0])
-        elif op is not None and args and node not in outputs:
-            key = (attrs["shape"], attrs["dtype"])
-            pool = free.get(key, [])
-            buffer = None
-            if op.inplace:
-                for candidate in pool:
-                    if holders_end[candidate] <= step:
-                        buffer = candidate
-                        break
+        elif args and node not in outputs:
+            buffer = _take(pools.get((attrs["shape"], attrs["dtype"])), holders_end, step) \
+                if op.inplace else None
             if buffer is not None:
-                pool.remove(buffer)
                 reuse[node] = buffer
             else:
                 buffer = node
@@ -124,12 +160,23 @@ def _plan_buffers(order: list, g, outputs: set, last_use: dict) -> dict:
             storage[node] = None
         b = storage[node]
         if b is not None:
-            holders_end[b] = max(holders_end.get(b, -1), last_use.get(node, math.inf))
-            key = (g[b]["shape"], g[b]["dtype"])
-            if b in free.get(key, ()) or holders_end[b] == math.inf:
+            end = max(holders_end.get(b, -1), last_use.get(node, math.inf))
+            if end == math.inf or end == holders_end.get(b):
+                holders_end[b] = end
                 continue
-            free.setdefault(key, []).append(b)
+            holders_end[b] = end
+            heapq.heappush(pools.setdefault((g[b]["shape"], g[b]["dtype"]), []), (end, b))
     return reuse
+
+
+def _take(pool, holders_end: dict, step: int):
+    """A buffer from ``pool`` free at ``step`` (its holders all past their last use), or None."""
+    while pool and pool[0][0] <= step:
+        end, b = heapq.heappop(pool)
+        if holders_end.get(b) == end:
+            del holders_end[b]  # now owned by the node that takes it
+            return b
+    return None
 
 
 def _releases(computed: list, g, last_use: dict, reuse: dict, outputs: set) -> dict:
@@ -148,6 +195,27 @@ def _releases(computed: list, g, last_use: dict, reuse: dict, outputs: set) -> d
     return release
 
 
+def _flatten(outputs) -> tuple:
+    """``(list of leaves, structure)`` of nested lists and tuples of outputs."""
+    leaves: list = []
+
+    def walk(item):
+        if isinstance(item, (list, tuple)):
+            return type(item), [walk(i) for i in item]
+        leaves.append(item)
+        return None
+    return leaves, walk(outputs)
+
+
+def _unflatten(structure, values: list):
+    """The nesting ``structure`` filled with ``values`` in order (tuples for both kinds)."""
+    it = iter(values)
+
+    def build(s):
+        return next(it) if s is None else tuple(build(i) for i in s[1])
+    return build(structure)
+
+
 class Function:
     """A compiled NumPy function; call it with arrays positionally or by input name.
 
@@ -155,11 +223,11 @@ class Function:
     6.0
     """
 
-    def __init__(self, inputs: list, outputs: list, single: bool, backend: Backend = NUMPY) -> None:
+    def __init__(self, inputs: list, outputs: list, structure, backend: Backend = NUMPY) -> None:
         self.inputs = inputs
         self.outputs = outputs
         self.backend = backend
-        self._single = single
+        self._structure = structure
         with paused_gc():
             self.source, self._fn, self._dim_names = _generate(inputs, outputs, backend)
         self._specs = [(x.dtype, x.dims) for x in inputs]  # read once per argument per call
@@ -178,7 +246,12 @@ class Function:
         arrays = [self._check(i, value, bound) for i, value in enumerate(args)]
         with np.errstate(all="ignore"):
             result = self._fn(*arrays, *[bound[n] for n in self._dim_names])
-        return result[0] if self._single else result
+        structure = self._structure
+        if structure is None:
+            return result[0]
+        if structure[0] is tuple and all(s is None for s in structure[1]):
+            return result
+        return _unflatten(structure, result)
 
     def _merge(self, args: tuple, kwargs: dict) -> tuple:
         merged = list(args) + [_MISSING] * (len(self.inputs) - len(args))
@@ -231,19 +304,13 @@ class Function:
         ins = ", ".join(f"{x.name}{D.fmt_shape(x.dims)}" for x in self.inputs)
         return f"<symgrad.Function ({ins}) -> {len(self.outputs)} output(s)>"
 
-    def _repr_markdown_(self) -> str:
-        """Notebook display: inputs, outputs and the generated source."""
-        from .viz import function_markdown
-        return function_markdown(self)
-
 
 _MISSING = object()
 
 
-def _generate(inputs: list, outputs: list, backend: Backend):
-    g = common_graph([e.g for e in inputs + outputs], "function")
-    input_nodes = [x.node for x in inputs]
-    given = set(input_nodes)
+def _schedule(g, inputs: list, outputs: list) -> list:
+    """The nodes to compute, in id order: what the outputs need, stopping at the inputs."""
+    given = {x.node for x in inputs}
     order = []
     for node in sorted(g.ancestors([e.node for e in outputs], stop=given)):
         if node in given:
@@ -252,24 +319,49 @@ def _generate(inputs: list, outputs: list, backend: Backend):
             raise ArgumentError(f"an output depends on the symbol {Expr(g, node)!r}, which is "
                                 "not among the inputs")
         order.append(node)
+    return order
 
+
+def _literal_constants(g, order: list) -> set:
+    """0-d constants to print as literals: float64, int64 or bool ones whose every user is
+    an infix operator on operands of that same dtype (so Python's weak numbers give NumPy's
+    result; any other is bound as a NumPy scalar of its own dtype)."""
+    candidates = {n for n in order if g[n]["op"] == "constant" and g[n]["shape"] == ()
+                  and g[n]["dtype"] in _LITERAL_DTYPES}
+    for node in order:
+        args = g[node]["args"]
+        if not candidates.intersection(args):
+            continue
+        infix = REGISTRY[g[node]["op"]].infix is not None
+        for a in args:
+            if a in candidates and not (infix and all(g[b]["dtype"] == g[a]["dtype"] for b in args)):
+                candidates.discard(a)
+    return candidates
+
+
+def _generate(inputs: list, outputs: list, backend: Backend):
+    g = common_graph([e.g for e in inputs + outputs], "function")
+    order = _schedule(g, inputs, outputs)
     dim_vars: dict = {}
     for x in inputs:
         for d in x.dims:
             if isinstance(d, str) and d not in dim_vars:
                 dim_vars[d] = f"d{len(dim_vars)}"
-    ctx = _EmitContext(dim_vars)
+    namespace = dict(backend.namespace)
+    ctx = _EmitContext(dim_vars, namespace)
 
-    names = {node: f"a{i}" for i, node in enumerate(input_nodes)}
-    constants, computed, last_use = {}, [], {}
+    names = {x.node: f"a{i}" for i, x in enumerate(inputs)}
+    literals = _literal_constants(g, order)
+    computed, last_use = [], {}
     for node in order:
         attrs = g[node]
         if attrs["op"] == "constant":
-            if attrs["shape"] == ():
+            if node in literals:
                 names[node] = _literal(attrs["value"])
             else:
                 names[node] = f"c{node}"
-                constants[names[node]] = attrs["value"]
+                value = attrs["value"]
+                namespace[names[node]] = value[()] if value.ndim == 0 else value
             continue
         names[node] = f"t{node}"
         for a in attrs["args"]:
@@ -293,10 +385,12 @@ def _generate(inputs: list, outputs: list, backend: Backend):
         op = REGISTRY[attrs["op"]]
         args = [names[a] for a in attrs["args"]]
         out = names[reuse[node]] if node in reuse else None
+        ctx.dtype = f"np.{attrs['dtype'].name}"
         lines.append(f"    {names[node]} = {backend.emit(op, args, dict(attrs['params']), ctx, out)}")
         if step in release:
             lines.append(f"    del {', '.join(names[n] for n in release[step])}")
     roots: set = set()
+    input_nodes = {x.node for x in inputs}
     results = [_output_code(g, e.node, names, input_nodes, roots) for e in outputs]
     lines.append(f"    return ({', '.join(results)}{',' if len(results) == 1 else ''})")
 
@@ -305,25 +399,24 @@ def _generate(inputs: list, outputs: list, backend: Backend):
     source = f"def {fn_name}({', '.join(params)}):\n" + "\n".join(lines) + "\n"
     filename = f"<{fn_name}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace = {**backend.namespace, **constants}
     exec(compile(source, filename, "exec"), namespace)  # source is symgrad's own, see above
     return source, namespace[fn_name], list(dim_vars)
 
 
-def _output_code(g, node: int, names: dict, input_nodes: list, roots: set) -> str:
+def _output_code(g, node: int, names: dict, input_nodes: set, roots: set) -> str:
     """Outputs are fresh, writable arrays: 0-d values become NumPy scalars; views of an
-    input, of a constant, of an earlier output's buffer or of a broadcast become copies."""
+    input, of a constant, of an earlier output's buffer or of a read-only view become copies."""
     attrs = g[node]
     name = names[node]
     if attrs["shape"] == ():
         return f"np.{attrs['dtype'].name}({name})"
-    root, broadcast = node, False
-    while getattr(REGISTRY.get(g[root]["op"]), "view", False):
-        broadcast |= g[root]["op"] == "broadcast_to"  # a read-only NumPy view
+    root, readonly = node, False
+    while REGISTRY[g[root]["op"]].view:
+        readonly |= REGISTRY[g[root]["op"]].readonly
         root = g[root]["args"][0]
     shared = root in roots
     roots.add(root)
-    if shared or broadcast or root in input_nodes or g[root]["op"] in ("constant", "symbol"):
+    if shared or readonly or root in input_nodes or g[root]["op"] in ("constant", "symbol"):
         return f"{name}.copy()"  # a method scipy.sparse outputs have too
     return name
 
@@ -331,7 +424,8 @@ def _output_code(g, node: int, names: dict, input_nodes: list, roots: set) -> st
 def function(inputs, outputs, backend: Backend = NUMPY) -> Function:
     """Compile ``outputs`` as a NumPy function of the symbols ``inputs``.
 
-    One output gives one array, a list gives a tuple.  ``.source`` shows the code.
+    One output gives one array; a list or tuple gives a tuple, nested lists and tuples
+    (Hessian blocks) nested tuples of the same structure.  ``.source`` shows the code.
     ``backend`` chooses where it runs and how each op is printed (see :class:`Backend`).
 
     >>> x, y, z = sg.scalars("x y z")
@@ -339,20 +433,28 @@ def function(inputs, outputs, backend: Backend = NUMPY) -> Function:
     -12.0
     """
     inputs = [inputs] if isinstance(inputs, Expr) else list(inputs)
-    single = isinstance(outputs, Expr) or not isinstance(outputs, (list, tuple))
-    outs = [as_expr(o, inputs[0] if inputs else None) for o in ([outputs] if single else outputs)]
+    single = not isinstance(outputs, (list, tuple))
+    leaves, structure = _flatten([outputs] if single else outputs)
+    outs = [as_expr(o, inputs[0] if inputs else None) for o in leaves]
     for i, x in enumerate(inputs):
         if not isinstance(x, Expr) or x.op != "symbol":
             raise ArgumentError(f"input {i} must be a symbol made by sg.scalar, sg.vector, "
                                 f"sg.matrix or sg.tensor; got {x!r}")
     if len({x.node for x in inputs}) != len(inputs):
         raise ArgumentError("the same symbol appears twice among the inputs")
-    return Function(inputs, outs, single, backend)
+    return Function(inputs, outs, None if single else structure, backend)
 
 
-def evaluate(e: Expr, values: dict):
-    """``e.eval(values)``: compile ``e`` for the symbols it depends on and those given (they
-    bind named dimensions, as for a gradient ``fill(("n", 3), 1.0)``), cached, then run."""
+@expr_method("eval")
+def evaluate(e: Expr, values: dict | None = None):
+    """Evaluate with ``{symbol: value}``; compiles once (cached in the graph) and runs.
+
+    The symbols given bind named dimensions too, as for a gradient ``fill(("n", 3), 1.0)``.
+
+    >>> (x * 2).eval({x: 3.0})
+    6.0
+    """
+    values = values or {}
     symbols = {n for n in e.g.ancestors([e.node]) if e.g[n]["op"] == "symbol"}
     given = {}
     for key, value in values.items():

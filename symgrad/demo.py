@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import autodiff, compile as compile_, ops
+from . import autodiff, compile as compile_
 from .expr import Expr
 from .graph import Graph
 from .leaves import matrix, scalars, vector
+from .ops.elementwise import sigmoid
+from .ops.reduce import sum as sum_
 from .viz import node_label
 
 
@@ -46,9 +48,9 @@ def train(steps: int = 300, seed: int = 0) -> list:
         X, Y = matrix("X", ("n", 4)), matrix("Y", ("n", 3))
         W1, b1 = matrix("W1", (4, 16)), vector("b1", 16)
         W2, b2 = matrix("W2", (16, 3)), vector("b2", 3)
-        a1 = ops.elementwise.sigmoid(X @ W1 + b1)
-        a2 = ops.elementwise.sigmoid(a1 @ W2 + b2)
-        C = 0.5 * ops.reduce.sum((a2 - Y) ** 2) / X.shape[0]
+        a1 = sigmoid(X @ W1 + b1)
+        a2 = sigmoid(a1 @ W2 + b2)
+        C = 0.5 * sum_((a2 - Y) ** 2) / X.shape[0]
         params = [W1, b1, W2, b2]
         step = compile_.function([X, Y, *params], [C, *autodiff.grad(C, params)])
         teacher = [rng.normal(size=s) for s in [(4, 8), (8,), (8, 3), (3,)]]

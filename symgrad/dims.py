@@ -6,6 +6,7 @@ names must be identifiers), so equal strings always mean equal run-time sizes.
 """
 from __future__ import annotations
 
+import math
 import re
 from typing import Callable, Union
 
@@ -138,3 +139,49 @@ def size_of(shape: Shape) -> Dim | None:
             return None
         total *= d
     return total
+
+
+def size_factors(shape: Shape) -> tuple:
+    """A shape's size as ``(integer, sorted primitive affine factors)``: each named dimension is
+    split into its content and a primitive form whose first coefficient is positive, so the
+    sizes of ``("2*n-6",)`` and ``("n-3", 2)`` are both ``(2, ("n-3",))``.
+
+    >>> size_factors(("n", 6))
+    (6, ('n',))
+    """
+    k, factors = 1, []
+    for d in shape:
+        terms, const = affine(d)
+        if not terms:
+            k *= const
+            continue
+        content = math.gcd(*terms.values(), const)
+        if terms[min(terms)] < 0:
+            content = -content
+        k *= content
+        factors.append(from_affine({n: c // content for n, c in terms.items()}, const // content))
+    return (0, ()) if k == 0 else (k, tuple(sorted(factors)))
+
+
+def size_quotient(shape: Shape, known: Shape) -> Dim | None:
+    """The dimension ``d`` with ``size(known) * d == size(shape)``, or None when there is no
+    such int or affine dimension (for a ``-1`` in reshape).
+
+    >>> size_quotient(("2*n-6",), (2,))
+    'n-3'
+    """
+    (k, fs), (kk, kfs) = size_factors(shape), size_factors(known)
+    if kk == 0 or k % kk:
+        return None
+    rest = list(fs)
+    for f in kfs:
+        if f not in rest:
+            return None
+        rest.remove(f)
+    if len(rest) > 1:
+        return None
+    q = k // kk
+    if not rest:
+        return q
+    terms, const = affine(rest[0])
+    return from_affine({n: c * q for n, c in terms.items()}, const * q)

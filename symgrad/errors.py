@@ -23,3 +23,7 @@ class ArgumentError(SymgradError, TypeError):
 
 class UnsupportedError(SymgradError, NotImplementedError):
     """The operation or construct is not supported by symgrad."""
+
+
+class GradientCheckError(SymgradError, AssertionError):
+    """``sg.check_grad(..., tol=...)`` found a derivative that differs from finite differences."""

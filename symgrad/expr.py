@@ -1,27 +1,39 @@
 """Expr, the light handle ``(graph, node)`` with operator overloading, and ``apply``.
 
-No math lives here: every operator forwards to a registered op through :func:`apply`,
-which wraps Python numbers and arrays as constants, infers the shape (raising a ShapeError
-that names the op and operands), runs the construction-time rewrites and hash-conses.
+No math lives here: every operator forwards to a registered op through :func:`apply`, which
+wraps Python numbers and arrays as constants, infers the shape (the op's rule raises a
+ShapeError naming the op and operands), runs the rewrite hooks and hash-conses.  An argument
+that is :class:`Batched` (carrying leading batch axes) sends the op to its batching rule
+instead, so a rule written for one example runs for a whole batch.  Methods that need ops
+(``e.sum()``, ``e.T``, ``e[i]``, ``e.eval()``) are attached by the modules that define them.
 """
 from __future__ import annotations
 
 import numbers
+from typing import Callable
 
 import numpy as np
 
 from . import dims as D
-from .errors import ShapeError, SymgradError
+from .dtypes import scalar_dtype
+from .errors import ShapeError, SymgradError, UnsupportedError
 from .graph import Graph, common_graph, default_graph
+from .op import REGISTRY, Op, register
 
 _symbol_ids = iter(range(1 << 62))
+
+rewrite_hooks: list = []  # (op, args, params, shape, dtype) -> Expr | None, filled by symgrad.rewrite
+
+_COMPARABLE = (numbers.Number, np.ndarray, np.generic, list, tuple)
 
 
 class Expr:
     """A node of a symgrad graph, used like an array.
 
     ``e.op`` is the op's name and ``e.dims`` the shape as ints and dimension names, e.g.
-    ``('n', 64)``; both are read once from the node (rewrite rules ask for them constantly).
+    ``('n', 64)``.  ``==`` and ``!=`` between two expressions are structural identity (graphs
+    are hash-consed, so equal structure is one node) and keep expressions usable as dict
+    keys; with a number or an array they build the elementwise comparison.
 
     >>> x = sg.scalar("x"); (x * x + 1).shape
     ()
@@ -65,7 +77,8 @@ class Expr:
     def name(self):
         """The symbol's name (or a named intermediate's), else None."""
         attrs = self.attrs
-        return dict(attrs["params"])["name"] if attrs["op"] == "name" else attrs.get("name")
+        label = REGISTRY[attrs["op"]].label
+        return label(**dict(attrs["params"])) if label is not None else attrs.get("name")
 
     @property
     def graph(self):
@@ -81,22 +94,34 @@ class Expr:
         label = f" {self.name!r}" if self.name is not None else ""
         return f"<Expr {self.op}{label} shape={D.fmt_shape(self.dims)} dtype={self.dtype}>"
 
-    def _repr_markdown_(self) -> str:
-        """Notebook display: the formula, shape, dtype and graph size."""
-        from .viz import expr_markdown
-        return expr_markdown(self)
-
-    # -- identity: Expr is hashable, `==` is identity (comparisons use < <= > >=) ------
     def __hash__(self) -> int:
         return hash((id(self.g), self.node))
 
-    def __eq__(self, other) -> bool:
-        return isinstance(other, Expr) and other.g is self.g and other.node == self.node
+    def __eq__(self, other):
+        if isinstance(other, Expr):
+            return type(other) is type(self) and other.g is self.g and other.node == self.node
+        if isinstance(other, _COMPARABLE):
+            return apply("equal", self, other)
+        return NotImplemented
+
+    def __ne__(self, other):
+        if isinstance(other, Expr):
+            return not self.__eq__(other)
+        if isinstance(other, _COMPARABLE):
+            return apply("not_equal", self, other)
+        return NotImplemented
 
     def __bool__(self):
         raise SymgradError("a symbolic expression has no truth value; use sg.where for choices")
 
-    # -- arithmetic -------------------------------------------------------------------
+    def __len__(self) -> int:
+        return _static_first_axis(self, "len()")
+
+    def __iter__(self):
+        """Iteration over a fixed first axis, as NumPy: ``x, y, z = u``, ``for row in X``."""
+        return (self[i] for i in range(_static_first_axis(self, "iteration")))
+
+    # -- arithmetic, comparisons and logic: each one op -------------------------------------
     def __add__(self, other): return apply("add", self, other)
     def __radd__(self, other): return apply("add", other, self)
     def __sub__(self, other): return apply("sub", self, other)
@@ -114,55 +139,92 @@ class Expr:
     def __le__(self, other): return apply("less_equal", self, other)
     def __gt__(self, other): return apply("greater", self, other)
     def __ge__(self, other): return apply("greater_equal", self, other)
-
-    def __pow__(self, other):
-        from .ops.elementwise import power
-        return power(self, other)
-
-    def __rpow__(self, other):
-        from .ops.elementwise import power
-        return power(other, self)
-
-    # -- shape methods ----------------------------------------------------------------
-    def __getitem__(self, index):
-        from .ops.shape import getitem
-        return getitem(self, index)
-
-    @property
-    def T(self) -> "Expr":
-        from .ops.linalg import transpose
-        return transpose(self)
-
-    def sum(self, axis=None, keepdims: bool = False) -> "Expr":
-        from .ops.reduce import sum as sum_
-        return sum_(self, axis, keepdims)
-
-    def mean(self, axis=None, keepdims: bool = False) -> "Expr":
-        from .ops.reduce import mean
-        return mean(self, axis, keepdims)
-
-    def max(self, axis=None, keepdims: bool = False) -> "Expr":
-        from .ops.reduce import max as max_
-        return max_(self, axis, keepdims)
-
-    def reshape(self, *shape) -> "Expr":
-        from .ops.shape import reshape
-        return reshape(self, shape[0] if len(shape) == 1 else shape)
+    def __and__(self, other): return apply("logical_and", self, other)
+    def __rand__(self, other): return apply("logical_and", other, self)
+    def __or__(self, other): return apply("logical_or", self, other)
+    def __ror__(self, other): return apply("logical_or", other, self)
+    def __xor__(self, other): return apply("logical_xor", self, other)
+    def __rxor__(self, other): return apply("logical_xor", other, self)
+    def __invert__(self): return apply("logical_not", self)
 
     def astype(self, dtype) -> "Expr":
+        """The values converted to ``dtype``.
+
+        >>> x.astype("float32")
+        """
         return apply("cast", self, dtype=np.dtype(dtype).name)
 
-    def eval(self, values: dict | None = None):
-        """Evaluate with ``{symbol: value}``; compiles once and caches.
 
-        >>> (x * 2).eval({x: 3.0})
-        6.0
-        """
-        from .compile import evaluate
-        return evaluate(self, values or {})
+def expr_method(name: str | None = None) -> Callable:
+    """Attach a function as an Expr method (``e.sum()``); used by the modules that define it.
+
+    >>> @expr_method("ravel")
+    ... def ravel(x): ...
+    """
+    def attach(fn: Callable) -> Callable:
+        setattr(Expr, name or fn.__name__, fn)
+        return fn
+    return attach
+
+
+def _static_first_axis(e: Expr, what: str) -> int:
+    if e.ndim == 0:
+        raise TypeError(f"{what} of a 0-d expression ({e!r})")
+    d = e.dims[0]
+    if not isinstance(d, int):
+        raise TypeError(f"{what} of an expression whose first axis is the named dimension "
+                        f"{d!r}: its size is known only at run time, so index it explicitly")
+    return d
+
+
+class Batched(Expr):
+    """A value with ``nb`` leading batch axes that rules see as one example.
+
+    ``dims`` is the shape of one example; ``value`` is the whole batch, an ordinary
+    expression of shape ``batch + dims``.  An op applied to a Batched argument runs its
+    batching rule, so jvp rules written for one tangent push a batch of tangents at once
+    (Jacobians, Hessians) and :func:`symgrad.vectorize` maps a graph over examples.  To
+    structural inspection (``op``) a Batched value is opaque.
+
+    >>> Batched(T, 1).dims == T.dims[1:]
+    True
+    """
+
+    __slots__ = ("nb", "value")
+
+    def __init__(self, value: Expr, nb: int) -> None:
+        Expr.__init__(self, value.g, value.node)
+        self.op = "batched"
+        self.dims = value.dims[nb:]
+        self.nb = nb
+        self.value = value
+
+    @property
+    def batch(self) -> tuple:
+        """The batch axes' sizes."""
+        return self.value.dims[:self.nb]
+
+    def __hash__(self) -> int:
+        return hash((id(self.g), self.node, self.nb))
+
+    def __eq__(self, other):
+        if isinstance(other, Batched):
+            return other.g is self.g and other.node == self.node and other.nb == self.nb
+        return False if isinstance(other, Expr) else Expr.__eq__(self, other)
+
+    def __ne__(self, other):
+        return not self.__eq__(other) if isinstance(other, Expr) else Expr.__ne__(self, other)
+
+    def __repr__(self) -> str:
+        return (f"<Batched {D.fmt_shape(self.batch)} of shape {D.fmt_shape(self.dims)} "
+                f"dtype={self.dtype}>")
 
 
 # -- leaves -----------------------------------------------------------------------------
+register(Op("symbol", doc="an input symbol"))
+register(Op("constant", doc="a constant array"))
+
+
 def symbol(name: str, shape=(), dtype="float64") -> Expr:
     """A new input symbol of the given shape and dtype in the default graph.
 
@@ -210,22 +272,19 @@ def is_constant(e: Expr, value=None) -> bool:
     return array.item() == value if array.ndim == 0 else bool(np.all(array == value))
 
 
-def _wrap(value, like, g: Graph, op: str) -> Expr:
-    """A Python number or array as a constant, taking the dtype of a float operand."""
+def is_symbol(e: Expr) -> bool:
+    """True for an input symbol."""
+    return e.op == "symbol"
+
+
+def _wrap(value, like: list, g: Graph, op: str) -> Expr:
+    """A Python number as a constant of the dtype NumPy 2 would give it beside ``like``
+    (weak), a NumPy scalar or array as a constant of its own dtype (strong)."""
     if isinstance(value, Expr):
         return value
     if isinstance(value, numbers.Number) and not isinstance(value, np.generic):
-        floats = [e.dtype for e in like if e.dtype.kind in "fc"]
-        if isinstance(value, (bool, np.bool_)):
-            dtype = np.dtype(bool)
-        elif floats:
-            dtype = floats[0]
-        elif isinstance(value, numbers.Integral):
-            dtype = np.dtype(np.int64)
-        else:
-            dtype = np.dtype(np.float64)
-        return constant(value, dtype, g)
-    if isinstance(value, (np.ndarray, np.generic, list, tuple, numbers.Number)):
+        return constant(value, scalar_dtype(value, like), g)
+    if isinstance(value, (np.ndarray, np.generic, list, tuple)):
         return constant(value, graph=g)
     raise SymgradError(f"{op}: cannot use {type(value).__name__} {value!r} as an operand")
 
@@ -236,19 +295,69 @@ def apply(op_name: str, *args, **params) -> Expr:
     >>> sg.apply("mul", x, 2.0)      # the same node as x * 2.0
     """
     op = REGISTRY[op_name]
-    exprs = [a for a in args if isinstance(a, Expr)]
-    g = common_graph([e.g for e in exprs], op_name)
-    args = tuple([_wrap(a, exprs, g, op_name) for a in args])
+    g = None
+    wrap = False
+    for a in args:
+        if isinstance(a, Expr):
+            if type(a) is Batched:
+                return _batch_apply(op, args, params)
+            if g is None:
+                g = a.g
+            elif a.g is not g:
+                common_graph([e.g for e in args if isinstance(e, Expr)], op_name)
+        else:
+            wrap = True
+    if g is None:
+        g = default_graph()
+    if wrap:
+        like = [a for a in args if isinstance(a, Expr)]
+        args = tuple([_wrap(a, like, g, op_name) for a in args])
+    return make(g, op, args, tuple(sorted(params.items())) if params else ())
+
+
+def make(g: Graph, op: Op, args: tuple, params: tuple) -> Expr:
+    """The node ``op(*args)`` for expressions ``args`` of ``g`` and sorted ``params``: an
+    existing node (it was checked and rewritten when first built), a rewrite's result, or a
+    new node."""
     nodes = tuple([a.node for a in args])
-    params = tuple(sorted(params.items()))
-    existing = g.find(op_name, nodes, params)
-    if existing is not None:  # built before, so its shape checked and no rule applied
+    existing = g.find(op.name, nodes, params)
+    if existing is not None:
         return Expr(g, existing)
-    shape, dtype = op.infer(*args, **dict(params))
-    better = rewrite(op, args, params, shape, dtype) if g.rewrite else None
-    if better is not None:
-        return better
-    return Expr(g, g.add(op_name, nodes, params, tuple(shape), np.dtype(dtype)))
+    kwargs = dict(params)
+    shape, dtype = op.infer(*args, **kwargs)
+    if g.rewrite:
+        for hook in rewrite_hooks:
+            better = hook(op, args, kwargs, shape, dtype)
+            if better is not None:
+                return better
+    return Expr(g, g.add(op.name, nodes, params, tuple(shape), np.dtype(dtype)))
+
+
+def _batch_apply(op: Op, args: tuple, params: dict) -> Expr:
+    """``op`` on arguments some of which are Batched: checked on one example, then built by
+    the op's batching rule on the whole batch."""
+    exprs = [a for a in args if isinstance(a, Expr)]
+    g = common_graph([e.g for e in exprs], op.name)
+    args = tuple([_wrap(a, exprs, g, op.name) for a in args])
+    batched = tuple([type(a) is Batched for a in args])
+    first = next(a for a in args if type(a) is Batched)
+    nb, batch = first.nb, first.batch
+    for a in args:
+        if type(a) is Batched and a.batch != batch:
+            raise ShapeError(f"{op.name}: operands carry different batch axes "
+                             f"{D.fmt_shape(batch)} and {D.fmt_shape(a.batch)}")
+    shape, _ = op.infer(*args, **params)
+    if op.batch is None:
+        raise UnsupportedError(f"{op.name}: the op has no batching rule, so it cannot run on a "
+                               "batch (sg.vectorize, Jacobians and Hessians through it)")
+    out = op.batch(nb, batched, *[a.value if b else a for a, b in zip(args, batched)], **params)
+    out = as_expr(out, first.value)
+    if out.dims == batch + tuple(shape):
+        return Batched(out, nb)
+    if out.dims == tuple(shape):
+        return out
+    raise ShapeError(f"{op.name}: its batching rule gave shape {D.fmt_shape(out.dims)}, "
+                     f"expected {D.fmt_shape(batch + tuple(shape))}")
 
 
 def as_expr(value, like: Expr | None = None) -> Expr:
@@ -263,8 +372,3 @@ def fail(op: str, message: str, *operands: Expr) -> None:
     """Raise a ShapeError naming the op and each operand's shape."""
     desc = ", ".join(f"{D.fmt_shape(e.dims)}" for e in operands)
     raise ShapeError(f"{op}: {message} (operand shapes {desc})")
-
-
-# imported last: the ops and the rules import this module's names (a cycle broken here)
-from .ops.base import REGISTRY  # noqa: E402
-from .rewrite import rewrite  # noqa: E402

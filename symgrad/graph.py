@@ -17,7 +17,6 @@ import contextlib
 import gc
 import itertools
 
-import networkx as nx
 import numpy as np
 
 from .errors import GraphMismatchError
@@ -35,7 +34,7 @@ class Graph:
 
     def __init__(self, rewrite: bool = True) -> None:
         self.rewrite = rewrite
-        self._nx = nx.DiGraph()
+        self._nx = None  # networkx is imported when the graph is first looked at
         self._cons: dict = {}
         self._attrs: dict = {}  # node -> its attributes
         self._synced = 0  # nodes below this id are in the networkx graph
@@ -58,9 +57,12 @@ class Graph:
         return node
 
     @property
-    def nx(self) -> nx.DiGraph:
+    def nx(self) -> "networkx.DiGraph":
         """The ``networkx.DiGraph`` (always the same object), given the nodes made since the
         last look; an edge's ``positions`` are the argument positions it fills."""
+        if self._nx is None:
+            import networkx
+            self._nx = networkx.DiGraph()
         pending = range(self._synced, len(self._attrs))
         self._synced = len(self._attrs)
         if pending:

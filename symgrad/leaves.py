@@ -1,6 +1,7 @@
 """Public constructors of input symbols."""
 from __future__ import annotations
 
+from .errors import ShapeError
 from .expr import Expr, symbol
 
 
@@ -34,7 +35,6 @@ def matrix(name: str, shape, dtype="float64") -> Expr:
     >>> X = sg.matrix("X", ("n", 64))
     """
     if isinstance(shape, (int, str)) or len(shape) != 2:
-        from .errors import ShapeError
         raise ShapeError(f"matrix {name!r}: a matrix needs a shape of two entries, got {shape!r}")
     return symbol(name, shape, dtype)
 

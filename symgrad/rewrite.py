@@ -1,360 +1,184 @@
-"""Rewrites: small pattern -> replacement rules, run as each node is built.
+"""Rewrites as data: tables of pattern -> replacement rules, grouped by purpose, run as each
+node is built.
 
-Because every node goes through :func:`rewrite` before it is hash-consed, graphs stay
-canonical as they grow: constants fold, identities vanish (``x*1``, ``x+0``, ``--x``),
-repeated factors merge (``x*x -> x**2``), like terms of a sum merge (``2x + 3x -> 5x``),
-numerically stable forms replace unstable ones (``log(sigmoid(x)) -> -softplus(-x)``) and a
-``where`` mask is pulled around products so the branch not taken contributes an exact zero
-instead of ``0 * nan``.  Derivative graphs are
-built from the same constructors, so they are cleaned by the same rules (one mechanism, as
-in tinygrad).  A rule returns an expression of the same shape and dtype or None; one that
-would change either is ignored, which keeps every rule short.  Rules never change a value
-beyond rounding, except that ``0 * x`` and ``x - x`` are 0 for any ``x`` (the convention of
-symbolic algebra, which keeps derivative graphs small).
+- **canonicalize**: identities (``x*1``, ``x+0``, ``--x``), merged powers, one order for the
+  operands of commutative products and one chain of distinct terms for a sum (like terms
+  merged), so the terms of repeated derivatives meet and graphs stay small;
+- **stabilize**: numerically stable forms of what users write (``log(sigmoid(x))``,
+  ``1/(1+exp(-z))``, ``log(softmax(z))``, ``log(sum(exp(z)))``);
+- **specialize**: cheaper forms (scalars scale an array once, elementwise ops before
+  broadcasting).
+
+A rule is a :class:`Rule`: a pattern (``P.log(P.sigmoid(x))``, with :class:`Var` for any
+expression or parameter and numbers for constants equal to them everywhere), a replacement
+built from the bound variables, an optional condition, and an example its test draws from.
+Constants fold first.  Because every node goes through :func:`rewrite` before it is
+hash-consed, derivative graphs are cleaned by the same rules (one mechanism, as in tinygrad).
+A replacement of another shape or dtype is ignored.  Rules never change a value beyond
+rounding, except that ``0 * x`` and ``x - x`` are 0 for any ``x`` (the convention of symbolic
+algebra, which keeps derivative graphs small).  ``Graph(rewrite=False)`` runs none of them;
+the derivative conventions do not depend on them.
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from typing import Callable
 
 import numpy as np
 
 from .dims import broadcast_shapes, size_of
-from .expr import Expr, apply, constant, is_constant
-
-RULES: dict = defaultdict(list)
-
-
-def rule(*ops: str):
-    """Register a rule ``(args, params) -> Expr | None`` for nodes of the given ops."""
-    def register(fn):
-        for op in ops:
-            RULES[op].append(fn)
-        return fn
-    return register
+from .dtypes import result_dtype
+from .expr import Expr, apply, constant, is_constant, rewrite_hooks
+from .op import REGISTRY
+from .ops.elementwise import int_power, log, sigmoid, softplus, where
+from .ops.linalg import transpose
+from .ops.reduce import logsumexp
+from .ops.shape import broadcast_to, fill
 
 
-def rewrite(op, args: tuple, params: tuple, shape: tuple, dtype) -> Expr | None:
-    """A simpler equivalent of ``op(*args)`` if a rule finds one, else None."""
-    if args and op.impl is not None and all([a.op == "constant" for a in args]) \
-            and _foldable(shape, args):
-        return _fold(op, args, params, dtype)
-    kwargs = dict(params)
-    for fn in RULES.get(op.name, ()):
-        better = fn(*args, **kwargs)
-        if better is not None and better.dims == tuple(shape) and better.dtype == dtype:
-            return better
-    return None
+# -- patterns -------------------------------------------------------------------------------
+class Var:
+    """A pattern variable: matches any expression (or parameter value); a second occurrence
+    must match the same node."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
 
 
-def _foldable(shape: tuple, args: tuple) -> bool:
-    """Fold when the result has a static shape no larger than its inputs (or small)."""
-    size = size_of(shape)
-    return size is not None and size <= max(4096, *(a.attrs["value"].size for a in args))
+class Pat:
+    """``op(*args, **params)`` as a pattern; args are patterns, Vars or numbers."""
+
+    __slots__ = ("op", "args", "params")
+
+    def __init__(self, op: str, args: tuple, params: dict) -> None:
+        self.op, self.args, self.params = op, args, params
+
+    def __repr__(self) -> str:
+        inner = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.params.items()]
+        return f"{self.op}({', '.join(inner)})"
+
+    def variables(self) -> list:
+        """The Vars in order of first appearance."""
+        found, todo = [], [self]
+        while todo:
+            p = todo.pop(0)
+            if isinstance(p, Var):
+                found += [] if p in found else [p]
+            elif isinstance(p, Pat):
+                todo = list(p.args) + [v for v in p.params.values() if isinstance(v, Var)] + todo
+        return found
+
+    def build(self, bindings: dict) -> Expr:
+        """The expression this pattern describes, variables taken from ``bindings`` by name."""
+        def make(p):
+            if isinstance(p, Var):
+                return bindings[p.name]
+            if not isinstance(p, Pat):
+                return p
+            return apply(p.op, *[make(a) for a in p.args],
+                         **{k: make(v) for k, v in p.params.items()})
+        return make(self)
 
 
-def _fold(op, args, params, dtype) -> Expr:
-    with np.errstate(all="ignore"):
-        value = op.impl(*(a.attrs["value"] for a in args), **dict(params))
-    return constant(np.asarray(value, dtype=dtype), dtype, args[0].g)
+class _Patterns:
+    """``P.log(P.sigmoid(x))``: patterns spelled like the ops they match."""
+
+    def __getattr__(self, op: str):
+        return lambda *args, **params: Pat(op, args, params)
 
 
-def _zero(e: Expr) -> bool:
-    return is_constant(e, 0)
+P = _Patterns()
 
 
-def _one(e: Expr) -> bool:
-    return is_constant(e, 1)
+def _match(pattern, e, found: dict) -> bool:
+    """Match ``pattern`` against the expression (or parameter value) ``e``, adding bindings."""
+    if isinstance(pattern, Var):
+        bound = found.get(pattern.name, found)
+        if bound is found:
+            found[pattern.name] = e
+            return True
+        return bound == e if isinstance(e, Expr) else bound is e or bound == e
+    if isinstance(pattern, Pat):
+        if not isinstance(e, Expr) or e.op != pattern.op or len(e.attrs["args"]) != len(pattern.args):
+            return False
+        args, params = e.args, e.params
+        for order in _orders(REGISTRY[e.op], pattern, args):
+            trial = dict(found)
+            if _match_node(pattern, order, params, trial):
+                found.update(trial)
+                return True
+        return False
+    if isinstance(e, Expr):
+        return is_constant(e, pattern)
+    return e == pattern
+
+
+def _orders(op, pattern: Pat, args: tuple) -> tuple:
+    """The argument orders to try: both for a commutative op, unless the pattern's two
+    arguments are plain variables (then the swapped match says nothing new)."""
+    if op.commutative and len(args) == 2 and args[0] != args[1] \
+            and not all(isinstance(p, Var) for p in pattern.args):
+        return args, args[::-1]
+    return (args,)
+
+
+def _match_node(pattern: Pat, args, params: dict, found: dict) -> bool:
+    for key, p in pattern.params.items():
+        if key not in params or not _match(p, params[key], found):
+            return False
+    return all([_match(p, a, found) for p, a in zip(pattern.args, args)])
+
+
+class Rule:
+    """``pattern -> replace(**bindings)`` when ``when(**bindings)``; ``example(x, y, z)`` gives
+    bindings (from three vectors) where the rule applies, for its test, and ``domain`` the
+    values its test draws.
+
+    >>> Rule("log(exp(x)) = x", P.log(P.exp(x)), lambda x: x)
+    """
+
+    def __init__(self, name: str, pattern: Pat, replace: Callable, when: Callable | None = None,
+                 example: Callable | None = None, domain: tuple = (-2.0, 2.0)) -> None:
+        self.name, self.pattern, self.replace, self.when = name, pattern, replace, when
+        self.example, self.domain = example, domain
+
+    def apply(self, op, args: tuple, params: dict):
+        """The replacement for the node ``op(*args, **params)``, or None."""
+        if len(args) != len(self.pattern.args):
+            return None
+        for order in _orders(op, self.pattern, args):
+            found: dict = {}
+            if _match_node(self.pattern, order, params, found) and (
+                    self.when is None or self.when(**found)):
+                better = self.replace(**found)
+                if better is not None:
+                    return better
+        return None
+
+    def __repr__(self) -> str:
+        return f"<Rule {self.name}>"
+
+
+x, y, z, c, k = Var("x"), Var("y"), Var("z"), Var("c"), Var("k")
+m, n, shape, inner, outer, axis, keepdims = (Var(v) for v in
+                                             ("m", "n", "shape", "inner", "outer", "axis", "keepdims"))
 
 
 def _scalar_const(e: Expr) -> bool:
     return e.op == "constant" and e.ndim == 0
 
 
-def _zeros(a: Expr, b: Expr) -> Expr:
-    """Zeros of the shape and dtype that ``a * b`` would have."""
-    from .ops.elementwise import result_dtype
-    from .ops.shape import fill
-    return fill(broadcast_shapes("mul", [a.dims, b.dims], ["a", "b"]), 0.0,
-                result_dtype([a, b]), a.g)
-
-
-# -- identities ---------------------------------------------------------------------------
-@rule("add")
-def _add_zero(a, b):
-    return b if _zero(a) else a if _zero(b) else None
-
-
-@rule("add")
-def _add_same(a, b):
-    return 2 * a if a == b else None
-
-
-@rule("add")
-def _add_neg(a, b):
-    if b.op == "neg":
-        return a - b.args[0]
-    return b - a.args[0] if a.op == "neg" else None
-
-
-@rule("sub")
-def _sub_identities(a, b):
-    if _zero(b):
-        return a
-    if _zero(a):
-        return -b
-    return a + b.args[0] if b.op == "neg" else None
-
-
-@rule("neg")
-def _neg_neg(x):
-    """``--x -> x`` and ``-(c*x) -> (-c)*x`` for a constant c."""
-    if x.op == "neg":
-        return x.args[0]
-    if x.op == "mul" and _scalar_const(x.args[0]):
-        return (-x.args[0]) * x.args[1]
-    return None
-
-
-@rule("mul")
-def _mul_identities(a, b):
-    for x, c in ((a, b), (b, a)):
-        if c.op != "constant":
-            continue
-        if _one(c):
-            return x
-        if _zero(c):
-            return _zeros(a, b)
-        if is_constant(c, -1):
-            return -x
-    return None
-
-
-@rule("mul")
-def _mul_scalar_first(a, b):
-    """Scalars go left and merge, so an array is scaled once: ``s * (2 * y) -> (2*s) * y``."""
-    if b.ndim == 0 and a.ndim > 0 or _scalar_const(b) and not _scalar_const(a):
-        return b * a
-    if a.ndim == 0 and b.ndim > 0 and b.op == "mul" and b.args[0].ndim == 0 and b.args[1].ndim > 0:
-        return (a * b.args[0]) * b.args[1]
-    return None
-
-
-@rule("mul")
-def _mul_neg(a, b):
-    if a.op == "neg":
-        return -(a.args[0] * b)
-    return -(a * b.args[0]) if b.op == "neg" else None
-
-
-@rule("mul")
-def _mul_reciprocal(a, b):
-    """``a * (1/b) -> a / b``."""
-    if b.op == "div" and _one(b.args[0]):
-        return a / b.args[1]
-    return b / a.args[1] if a.op == "div" and _one(a.args[0]) else None
-
-
-def _power_of(e: Expr):
-    if e.op == "int_power":
-        return e.args[0], e.params["n"]
-    return e, 1
-
-
-@rule("mul")
-def _mul_merge_powers(a, b):
-    """``x * x -> x**2``, ``x**m * x**n -> x**(m+n)``."""
-    (xa, m), (xb, n) = _power_of(a), _power_of(b)
-    if xa != xb or _scalar_const(xa):
-        return None
-    from .ops.elementwise import int_power
-    return int_power(xa, m + n)
-
-
-@rule("div")
-def _div_identities(a, b):
-    if _one(b):
-        return a
-    if _zero(a):
-        return _zeros(a, b)
-    return None
-
-
-@rule("int_power")
-def _power_of_power(x, n):
-    from .ops.elementwise import int_power
-    return int_power(x.args[0], x.params["n"] * n) if x.op == "int_power" else None
-
-
-@rule("transpose")
-def _transpose_twice(x, axes):
-    if x.op != "transpose":
-        return None
-    inner = x.params["axes"]
-    from .ops.linalg import transpose
-    return transpose(x.args[0], tuple(inner[a] for a in axes))
-
-
-@rule("reshape", "broadcast_to")
-def _reshape_twice(x, shape):
-    return apply("reshape", x.args[0], shape=shape) if x.op == "reshape" else None
-
-
-@rule("broadcast_to")
-def _broadcast_twice(x, shape):
-    return apply("broadcast_to", x.args[0], shape=shape) if x.op == "broadcast_to" else None
-
-
-@rule("stop_gradient")
-def _stop_constant(x):
-    return x if x.op in ("constant", "stop_gradient", "fill") else None
-
-
-# -- broadcasting that the elementwise op does anyway ------------------------------------
-def _drop_broadcast(op: str):
-    """Apply elementwise ops before broadcasting: ``broadcast_to(s) * y -> s * y`` when y
-    has the full shape already, ``c * broadcast_to(s) -> broadcast_to(c * s)`` otherwise."""
-    def fn(*args):
-        if "broadcast_to" not in [a.op for a in args]:
-            return None
-        from .ops.shape import broadcast_to
-        shape = broadcast_shapes(op, [a.dims for a in args], [a.op for a in args])
-        inner = apply(op, *(a.args[0] if a.op == "broadcast_to" else a for a in args))
-        return broadcast_to(inner, shape)
-    return fn
-
-
-for _op in ("add", "sub", "mul", "div", "where", "maximum", "minimum"):
-    RULES[_op].append(_drop_broadcast(_op))
-
-
-# -- where: keep the mask around whole products --------------------------------------------
-def _masked(e: Expr):
-    """``(cond, value, zero_on_true)`` for ``where(cond, value, 0)`` or ``where(cond, 0, value)``."""
-    if e.op != "where":
-        return None
-    c, a, b = e.args
-    if _zero(b):
-        return c, a, False
-    return (c, b, True) if _zero(a) else None
-
-
-def _remask(masked, value: Expr) -> Expr:
-    c, _, zero_on_true = masked
-    from .ops.elementwise import where
-    return where(c, 0.0, value) if zero_on_true else where(c, value, 0.0)
-
-
-@rule("mul")
-def _mul_masked(a, b):
-    """``where(c, u, 0) * v -> where(c, u*v, 0)``: a NaN in v never leaks through the zero."""
-    for m, other, left in ((_masked(a), b, True), (_masked(b), a, False)):
-        if m is not None:
-            return _remask(m, m[1] * other if left else other * m[1])
-    return None
-
-
-@rule("div")
-def _div_masked(a, b):
-    m = _masked(a)
-    return None if m is None else _remask(m, m[1] / b)
-
-
-@rule("neg")
-def _neg_masked(x):
-    m = _masked(x)
-    return None if m is None else _remask(m, -m[1])
-
-
-def _where_combine(op: str):
-    """``where(c, p, q) ± where(c, r, s) -> where(c, p ± r, q ± s)``: adjoints arriving by two
-    paths stay one masked value, so a later product cannot turn ``0 + 0`` into ``0 * nan``."""
-    def fn(a, b):
-        if a.op != "where" or b.op != "where" or a.args[0] != b.args[0]:
-            return None
-        from .ops.elementwise import where
-        (c, p, q), (_, r, s) = a.args, b.args
-        return where(c, apply(op, p, r), apply(op, q, s))
-    return fn
-
-
-for _op in ("add", "sub"):
-    RULES[_op].append(_where_combine(_op))
-
-
-def _move_masked(op: str):
-    """``L(where(c, u, 0)) -> where(L(c), L(u), 0)`` for an op L that only moves entries: the
-    mask moves with the values, so an adjoint passing a transpose or a slice keeps it."""
-    def fn(x, **params):
-        m = _masked(x)
-        if m is None:
-            return None
-        from .ops.shape import broadcast_to
-        c, value, zero_on_true = (broadcast_to(e, x.dims) if isinstance(e, Expr) else e for e in m)
-        moved = apply(op, value, **params)
-        return _remask((apply(op, c, **params), moved, zero_on_true), moved)
-    return fn
-
-
-for _op in ("transpose", "reshape", "getitem", "scatter"):
-    RULES[_op].append(_move_masked(_op))
-
-
-@rule("sum")
-def _sum_masked(x, axis, keepdims):
-    """``sum(where(c, u, 0)) -> where(c, sum(u), 0)`` when ``c`` is constant along the summed
-    axes: the adjoint of a broadcast masked value, summed back by sum_to, keeps its mask."""
-    m = _masked(x)
-    if m is None:
-        return None
-    c, value, zero_on_true = m
-    lead = x.ndim - c.ndim
-    if any(a >= lead and c.dims[a - lead] != 1 for a in axis):
-        return None
-    from .ops.shape import broadcast_to, getitem
-    if not keepdims:
-        c = getitem(c, tuple(0 if i + lead in axis else slice(None) for i in range(c.ndim)))
-    total = apply("sum", broadcast_to(value, x.dims), axis=axis, keepdims=keepdims)
-    return _remask((c, total, zero_on_true), total)
-
-
-@rule("where")
-def _where_identities(c, a, b):
-    if a == b:
-        return a
-    if c.op == "constant" and c.attrs["value"].all():
-        return a
-    if c.op == "constant" and not c.attrs["value"].any():
-        return b
-    from .ops.elementwise import where
-    if a.op == "where" and a.args[0] == c:
-        return where(c, a.args[1], b)
-    if b.op == "where" and b.args[0] == c:
-        return where(c, a, b.args[2])
-    return None
-
-
-# -- numerically stable forms -----------------------------------------------------------------
-@rule("log")
-def _stable_log(x):
-    from .ops.elementwise import softplus
-    if x.op == "sigmoid":
-        return -softplus(-x.args[0])
-    if x.op == "exp":
-        return x.args[0]
-    if x.op == "add":
-        a, b = x.args
-        for one, other in ((a, b), (b, a)):
-            if _one(one) and other.op == "exp":
-                return softplus(other.args[0])
-    if x.op == "sub" and _one(x.args[0]) and x.args[1].op == "sigmoid":
-        return -softplus(x.args[1].args[0])
-    return None
-
-
-@rule("log1p")
-def _stable_log1p(x):
-    from .ops.elementwise import softplus
-    return softplus(x.args[0]) if x.op == "exp" else None
+def _zeros_of(op: str):
+    """Zeros of the shape and dtype ``op(a, b)`` has (the operands bound in order)."""
+    def zeros(**bound):
+        a, b = bound.values()
+        return fill(broadcast_shapes(op, [a.dims, b.dims], ["a", "b"]), 0.0,
+                    result_dtype([a, b]), a.g)
+    return zeros
 
 
 # -- canonical products and sums: repeated derivatives stay small ---------------------------
@@ -369,21 +193,42 @@ def _order(e: Expr) -> tuple:
     return (not _scalar_const(e), e.ndim > 0, e.node)
 
 
-@rule("mul")
-def _mul_commute(a, b):
-    return b * a if _order(b) < _order(a) else None
+def _mul_commute(x, y):
+    return y * x if _order(y) < _order(x) else None
 
 
-@rule("mul")
-def _mul_constant_out(a, b):
+def _mul_constant_out(x, y):
     """For scalars: ``c·(d·u) -> (cd)·u`` and ``(c·u)·v -> c·(u·v)``."""
-    if a.ndim or b.ndim:
+    if x.ndim or y.ndim:
         return None
-    if _scalar_const(a) and b.op == "mul" and _scalar_const(b.args[0]):
-        return (a * b.args[0]) * b.args[1]
-    for x, y in ((a, b), (b, a)):
-        if x.op == "mul" and _scalar_const(x.args[0]) and not _scalar_const(y):
-            return x.args[0] * (x.args[1] * y)
+    if _scalar_const(x) and y.op == "mul" and _scalar_const(y.args[0]):
+        return (x * y.args[0]) * y.args[1]
+    for a, b in ((x, y), (y, x)):
+        if a.op == "mul" and _scalar_const(a.args[0]) and not _scalar_const(b):
+            return a.args[0] * (a.args[1] * b)
+    return None
+
+
+def _power_of(e: Expr):
+    if e.op == "int_power":
+        return e.args[0], e.params["n"]
+    return e, 1
+
+
+def _mul_merge_powers(x, y):
+    """``x * x -> x**2``, ``x**m * x**n -> x**(m+n)``."""
+    (xa, ma), (xb, nb) = _power_of(x), _power_of(y)
+    if xa != xb or _scalar_const(xa):
+        return None
+    return int_power(xa, ma + nb)
+
+
+def _mul_scalar_first(x, y):
+    """Scalars go left and merge, so an array is scaled once: ``s * (2 * y) -> (2*s) * y``."""
+    if y.ndim == 0 and x.ndim > 0 or _scalar_const(y) and not _scalar_const(x):
+        return y * x
+    if x.ndim == 0 and y.ndim > 0 and y.op == "mul" and y.args[0].ndim == 0 and y.args[1].ndim > 0:
+        return (x * y.args[0]) * y.args[1]
     return None
 
 
@@ -391,30 +236,29 @@ _MAX_TERMS = 16  # longer sums are left as built: canonical order costs O(terms)
 
 
 def _sum_terms(a: Expr, b: Expr, sign: float, dims: tuple):
-    """``a + sign·b`` as ``(constant, {term node: coefficient})``, reading through +, -,
-    negation and constant multiples (operands of other shapes, and for arrays constant
-    multiples of sums, are terms); None beyond _MAX_TERMS.  Works on raw node attributes:
-    it runs for every sum built."""
+    """``a + sign·b`` as ``(constant, {term node: coefficient})``, reading through the signed
+    sums (ops with ``sum_signs``: add, sub, neg) and constant multiples (operands of other
+    shapes, and for arrays constant multiples of sums, are terms); None beyond _MAX_TERMS.
+    Works on raw node attributes: it runs for every sum built."""
     nodes = a.g
     const, terms = 0.0, {}
     todo = [(a.node, 1.0), (b.node, sign)]
     while todo:
-        node, c = todo.pop()
+        node, coef = todo.pop()
         attrs = nodes[node]
         op, args = attrs["op"], attrs["args"]
+        signs = REGISTRY[op].sum_signs
         if op == "constant" and attrs["shape"] == ():
-            const += c * float(attrs["value"])
-        elif op == "neg":
-            todo.append((args[0], -c))
+            const += coef * float(attrs["value"])
+        elif signs is not None and (len(args) == 1 or attrs["shape"] == dims):
+            todo += [(arg, coef * s) for arg, s in zip(args, signs)]
         elif attrs["shape"] != dims:
-            terms[node] = terms.get(node, 0.0) + c
-        elif op in ("add", "sub"):
-            todo += [(args[0], c), (args[1], -c if op == "sub" else c)]
+            terms[node] = terms.get(node, 0.0) + coef
         elif op == "mul" and nodes[args[0]]["op"] == "constant" and nodes[args[0]]["shape"] == () \
-                and (dims == () or nodes[args[1]]["op"] not in ("add", "sub", "neg")):
-            todo.append((args[1], c * float(nodes[args[0]]["value"])))
+                and (dims == () or REGISTRY[nodes[args[1]]["op"]].sum_signs is None):
+            todo.append((args[1], coef * float(nodes[args[0]]["value"])))
         else:
-            terms[node] = terms.get(node, 0.0) + c
+            terms[node] = terms.get(node, 0.0) + coef
         if len(todo) + len(terms) > _MAX_TERMS:
             return None
     return const, terms
@@ -423,76 +267,76 @@ def _sum_terms(a: Expr, b: Expr, sign: float, dims: tuple):
 def _pieces(const: float, terms: dict) -> list:
     """``[(term node or None for the constant, coefficient)]`` in canonical order: terms by
     node id, the constant last, the first positive piece moved to the front."""
-    pieces = [(n, c) for n, c in sorted(terms.items()) if c != 0]
+    pieces = [(node, coef) for node, coef in sorted(terms.items()) if coef != 0]
     if const:
         pieces.append((None, const))
     first = 0
-    for i, (_, c) in enumerate(pieces):
-        if c > 0:
+    for i, (_, coef) in enumerate(pieces):
+        if coef > 0:
             first = i
             break
     return pieces[first:first + 1] + pieces[:first] + pieces[first + 1:]
 
 
-def _piece(g, node, c: float, dtype) -> Expr:
+def _piece(g, node, coef: float, dtype) -> Expr:
     if node is None:
-        return constant(c, dtype, g)
+        return constant(coef, dtype, g)
     t = Expr(g, node)
-    return t if c == 1 else -t if c == -1 else c * t
+    return t if coef == 1 else -t if coef == -1 else coef * t
 
 
 def _build_sum(g, pieces: list, dtype) -> Expr:
-    node, c = pieces[0]
-    acc = _piece(g, node, c, dtype)
-    for node, c in pieces[1:]:
-        term = _piece(g, node, abs(c), dtype)
-        acc = acc + term if c > 0 else acc - term
+    node, coef = pieces[0]
+    acc = _piece(g, node, coef, dtype)
+    for node, coef in pieces[1:]:
+        term = _piece(g, node, abs(coef), dtype)
+        acc = acc + term if coef > 0 else acc - term
     return acc
 
 
-def _is_piece(e: Expr, node, c: float) -> bool:
-    """True when ``e`` is the expression :func:`_piece` builds for ``c·node``."""
+def _is_piece(e: Expr, node, coef: float) -> bool:
+    """True when ``e`` is the expression :func:`_piece` builds for ``coef·node``."""
     if node is None:
-        return _scalar_const(e) and float(e.attrs["value"]) == c
+        return _scalar_const(e) and float(e.attrs["value"]) == coef
     args = e.attrs["args"]
-    if c == 1:
+    if coef == 1:
         return e.node == node
-    if c == -1:
+    if coef == -1:
         return e.op == "neg" and args[0] == node
     return e.op == "mul" and args[1] == node and _scalar_const(e.args[0]) \
-        and float(e.args[0].attrs["value"]) == c
+        and float(e.args[0].attrs["value"]) == coef
 
 
 def _canonical_sum(op: str):
-    """``a ± b`` as the canonical chain of its terms, None if it is that chain already
-    (``a`` a canonical chain of all but the last piece, ``b`` the last piece)."""
-    def fn(a, b):
-        if a.dtype.kind != "f" or b.dtype.kind != "f":
+    """``x ± y`` as the canonical chain of its terms, None if it is that chain already
+    (``x`` a canonical chain of all but the last piece, ``y`` the last piece)."""
+    def rule(x, y):
+        if x.dtype.kind != "f" or y.dtype.kind != "f":
             return None
-        known = a.g.cache.setdefault("canonical sums", set())
-        if (op, a.node, b.node) in known:
+        known = x.g.cache.setdefault("canonical sums", set())
+        if (op, x.node, y.node) in known:
             return None
-        dims = broadcast_shapes(op, [a.dims, b.dims], ["a", "b"])
-        long = a.g.cache.setdefault("sums beyond _MAX_TERMS", set())
+        dims = broadcast_shapes(op, [x.dims, y.dims], ["a", "b"])
+        long = x.g.cache.setdefault("sums beyond _MAX_TERMS", set())
         flat = None  # a sum holding a too-long sum of its shape is too long: no walk needed
-        if not (_in_sums(a, dims, long) or _in_sums(b, dims, long)):
-            flat = _sum_terms(a, b, -1.0 if op == "sub" else 1.0, dims)
+        if not (_in_sums(x, dims, long) or _in_sums(y, dims, long)):
+            flat = _sum_terms(x, y, -1.0 if op == "sub" else 1.0, dims)
         if flat is None:
-            long.add((op, a.node, b.node))
+            long.add((op, x.node, y.node))
             return None
         pieces = _pieces(*flat)
-        dtype = a.dtype if a.ndim or not b.ndim else b.dtype
+        dtype = x.dtype if x.ndim or not y.ndim else y.dtype
         if not pieces:
-            return _zeros(a, b)
+            return _zeros_of(op)(x=x, y=y)
         if len(pieces) == 1:
-            return _piece(a.g, *pieces[0], dtype)
-        (node, c), rest = pieces[-1], pieces[:-1]
-        if op == ("add" if c > 0 else "sub") and _is_piece(b, node, abs(c)) and (
-                _is_piece(a, *rest[0]) if len(rest) == 1 else _is_chain(a, rest, known)):
-            known.add((op, a.node, b.node))
+            return _piece(x.g, *pieces[0], dtype)
+        (node, coef), rest = pieces[-1], pieces[:-1]
+        if op == ("add" if coef > 0 else "sub") and _is_piece(y, node, abs(coef)) and (
+                _is_piece(x, *rest[0]) if len(rest) == 1 else _is_chain(x, rest, known)):
+            known.add((op, x.node, y.node))
             return None
-        return _build_sum(a.g, pieces, dtype)
-    return fn
+        return _build_sum(x.g, pieces, dtype)
+    return rule
 
 
 def _in_sums(e: Expr, dims: tuple, sums: set) -> bool:
@@ -508,15 +352,152 @@ def _is_chain(e: Expr, pieces: list, known: set) -> bool:
     return flat is not None and _pieces(*flat) == pieces
 
 
-for _op in ("add", "sub"):
-    RULES[_op].append(_canonical_sum(_op))
+# -- elementwise ops before broadcasting -------------------------------------------------------
+def _drop_broadcast(op: str):
+    """``broadcast_to(s) * y -> s * y`` when y has the full shape already,
+    ``c * broadcast_to(s) -> broadcast_to(c * s)`` otherwise."""
+    def rule(**bound):
+        args = list(bound.values())
+        if "broadcast_to" not in [a.op for a in args]:
+            return None
+        full = broadcast_shapes(op, [a.dims for a in args], [a.op for a in args])
+        return broadcast_to(apply(op, *(a.args[0] if a.op == "broadcast_to" else a for a in args)),
+                            full)
+    return rule
 
 
-def simplify(e: Expr, sympy: bool = False) -> Expr:
-    """Rebuild ``e`` through the rewrite rules (folding, identities, stable forms; sharing
-    comes from hash-consing); ``sympy=True`` also simplifies scalar parts with SymPy.
+def _shifted_by_max(x: Expr) -> bool:
+    """True for ``v - stop_gradient(max(v, ...))``: what logsumexp already exponentiates."""
+    return _match(P.sub(y, P.stop_gradient(P.max(y))), x, {})
 
-    >>> sg.simplify(x * 1 + 0)       # x
+
+def _example_broadcast(x, y, z):
+    return dict(x=broadcast_to(x[:, None], (3, 3)), y=y * z[:, None])
+
+
+# -- the tables -------------------------------------------------------------------------------
+CANONICALIZE = [
+    Rule("x + 0 = x", P.add(x, 0), lambda x: x, example=lambda x, y, z: dict(x=x)),
+    Rule("x + (-y) = x - y", P.add(x, P.neg(y)), lambda x, y: x - y),
+    Rule("x + x = 2x", P.add(x, x), lambda x: 2 * x),
+    Rule("x - 0 = x", P.sub(x, 0), lambda x: x),
+    Rule("0 - x = -x", P.sub(0, x), lambda x: -x),
+    Rule("x - (-y) = x + y", P.sub(x, P.neg(y)), lambda x, y: x + y),
+    Rule("sums are one canonical chain of terms", P.add(x, y), _canonical_sum("add"),
+         example=lambda x, y, z: dict(x=2 * x + y, y=x)),
+    Rule("differences are one canonical chain of terms", P.sub(x, y), _canonical_sum("sub"),
+         example=lambda x, y, z: dict(x=y - 3 * x, y=z - x)),
+    Rule("--x = x", P.neg(P.neg(x)), lambda x: x),
+    Rule("-(c x) = (-c) x", P.neg(P.mul(c, x)), lambda c, x: (-c) * x,
+         when=lambda c, x: _scalar_const(c), example=lambda x, y, z: dict(c=constant(2.5), x=x)),
+    Rule("-(x - y) = y - x", P.neg(P.sub(x, y)), lambda x, y: y - x),
+    Rule("1 x = x", P.mul(1, x), lambda x: x),
+    Rule("0 x = 0", P.mul(c, x), _zeros_of("mul"), when=lambda c, x: is_constant(c, 0),
+         example=lambda x, y, z: dict(c=constant(np.zeros(3)), x=x)),
+    Rule("-1 x = -x", P.mul(-1, x), lambda x: -x),
+    Rule("(-x) y = -(x y)", P.mul(P.neg(x), y), lambda x, y: -(x * y)),
+    Rule("x (1/y) = x / y", P.mul(x, P.div(1, y)), lambda x, y: x / y, domain=(0.5, 2)),
+    Rule("x^m x^n = x^(m+n)", P.mul(x, y), _mul_merge_powers,
+         example=lambda x, y, z: dict(x=x ** 2, y=x ** 3)),
+    Rule("scalar products in one operand order", P.mul(x, y), _mul_commute,
+         example=lambda x, y, z: dict(x=y[1], y=x[0])),
+    Rule("constants leave scalar products", P.mul(x, y), _mul_constant_out,
+         example=lambda x, y, z: dict(x=2 * x[0], y=y[1])),
+    Rule("x / 1 = x", P.div(x, 1), lambda x: x),
+    Rule("0 / x = 0", P.div(c, x), _zeros_of("div"), when=lambda c, x: is_constant(c, 0),
+         example=lambda x, y, z: dict(c=constant(0.0), x=x), domain=(0.5, 2)),
+    Rule("(x^m)^n = x^(mn)", P.int_power(P.int_power(x, n=m), n=n),
+         lambda x, m, n: int_power(x, m * n), example=lambda x, y, z: dict(x=x, m=2, n=3)),
+    Rule("transpose of a transpose", P.transpose(P.transpose(x, axes=inner), axes=outer),
+         lambda x, inner, outer: transpose(x, tuple(inner[a] for a in outer)),
+         example=lambda x, y, z: dict(x=x[:, None, None] * y * z[:, None],
+                                      inner=(1, 2, 0), outer=(0, 2, 1))),
+    Rule("reshape of a reshape", P.reshape(P.reshape(x, shape=inner), shape=outer),
+         lambda x, inner, outer: apply("reshape", x, shape=outer),
+         example=lambda x, y, z: dict(x=x[:, None] * y, inner=(9,), outer=(1, 9))),
+    Rule("broadcast of a broadcast", P.broadcast_to(P.broadcast_to(x, shape=inner), shape=outer),
+         lambda x, inner, outer: apply("broadcast_to", x, shape=outer),
+         example=lambda x, y, z: dict(x=x, inner=(2, 3), outer=(4, 2, 3))),
+    Rule("the gradient of a constant is stopped already", P.stop_gradient(x), lambda x: x,
+         when=lambda x: x.op in ("constant", "fill", "stop_gradient"),
+         example=lambda x, y, z: dict(x=constant(np.arange(3.0)))),
+    Rule("where(c, x, x) = x", P.where(c, x, x), lambda c, x: x,
+         example=lambda x, y, z: dict(c=y > 0, x=x)),
+    Rule("where on a constant condition", P.where(c, x, y),
+         lambda c, x, y: x if c.attrs["value"].all() else y,
+         when=lambda c, x, y: c.op == "constant" and (c.attrs["value"].all() or not c.attrs["value"].any()),
+         example=lambda x, y, z: dict(c=constant(np.ones(3, bool)), x=x, y=y)),
+    Rule("where(c, where(c, x, y), z) = where(c, x, z)", P.where(c, P.where(c, x, y), z),
+         lambda c, x, y, z: where(c, x, z), example=lambda x, y, z: dict(c=x > 0, x=x, y=y, z=z)),
+    Rule("where(c, x, where(c, y, z)) = where(c, x, z)", P.where(c, x, P.where(c, y, z)),
+         lambda c, x, y, z: where(c, x, z), example=lambda x, y, z: dict(c=x > 0, x=x, y=y, z=z)),
+]
+
+STABILIZE = [
+    Rule("log(sigmoid(x)) = -softplus(-x)", P.log(P.sigmoid(x)), lambda x: -softplus(-x)),
+    Rule("log(exp(x)) = x", P.log(P.exp(x)), lambda x: x),
+    Rule("log(exp(x) + 1) = softplus(x)", P.log(P.add(P.exp(x), 1)), softplus),
+    Rule("log1p(exp(x)) = softplus(x)", P.log1p(P.exp(x)), softplus),
+    Rule("log(1 - sigmoid(x)) = -softplus(x)", P.log(P.sub(1, P.sigmoid(x))), lambda x: -softplus(x)),
+    Rule("1 / (exp(x) + 1) = sigmoid(-x)", P.div(1, P.add(P.exp(x), 1)), lambda x: sigmoid(-x)),
+    Rule("log(exp(x) / y) = x - log(y)", P.log(P.div(P.exp(x), y)), lambda x, y: x - log(y),
+         example=lambda x, y, z: dict(x=x, y=softplus(y) + 0.1)),
+    Rule("log(sum(exp(x))) = logsumexp(x)", P.log(P.sum(P.exp(x), axis=axis, keepdims=keepdims)),
+         lambda x, axis, keepdims: logsumexp(x, axis, keepdims),
+         when=lambda x, axis, keepdims: not _shifted_by_max(x),
+         example=lambda x, y, z: dict(x=x[:, None] * y, axis=(1,), keepdims=False)),
+]
+
+SPECIALIZE = [
+    Rule("scalars scale an array once", P.mul(x, y), _mul_scalar_first,
+         example=lambda x, y, z: dict(x=y, y=x[0])),
+    *(Rule(f"{op} before broadcasting", getattr(P, op)(x, y), _drop_broadcast(op),
+           example=_example_broadcast, domain=(0.5, 2))
+      for op in ("add", "sub", "mul", "div", "maximum", "minimum")),
+    Rule("where before broadcasting", P.where(c, x, y), _drop_broadcast("where"),
+         example=lambda x, y, z: dict(c=broadcast_to(z[:, None] > 0, (3, 3)), x=x, y=y)),
+]
+
+GROUPS = {"canonicalize": CANONICALIZE, "stabilize": STABILIZE, "specialize": SPECIALIZE}
+
+RULES: dict = {}  # op name -> rules in the order of GROUPS
+for _table in GROUPS.values():
+    for _rule in _table:
+        RULES.setdefault(_rule.pattern.op, []).append(_rule)
+
+
+# -- the hook -------------------------------------------------------------------------------
+def rewrite(op, args: tuple, params: dict, shape: tuple, dtype) -> Expr | None:
+    """A simpler equivalent of ``op(*args)`` if a rule finds one, else None."""
+    if args and op.impl is not None and all([a.op == "constant" for a in args]) \
+            and _foldable(shape, args):
+        return _fold(op, args, params, dtype)
+    for rule in RULES.get(op.name, ()):
+        better = rule.apply(op, args, params)
+        if better is not None and better.dims == tuple(shape) and better.dtype == dtype:
+            return better
+    return None
+
+
+def _foldable(shape: tuple, args: tuple) -> bool:
+    """Fold when the result has a static shape no larger than its inputs (or small)."""
+    size = size_of(shape)
+    return size is not None and size <= max(4096, *(a.attrs["value"].size for a in args))
+
+
+def _fold(op, args, params, dtype) -> Expr:
+    with np.errstate(all="ignore"):
+        value = op.impl(*(a.attrs["value"] for a in args), **params)
+    return constant(np.asarray(value, dtype=dtype), dtype, args[0].g)
+
+
+rewrite_hooks.append(rewrite)
+
+
+def rebuild(e: Expr) -> Expr:
+    """``e`` built again node by node through the rewrite rules (of ``e``'s graph).
+
+    >>> rebuild(x * 1 + 0)       # x
     """
     g = e.g
     rebuilt: dict = {}
@@ -527,8 +508,4 @@ def simplify(e: Expr, sympy: bool = False) -> Expr:
             continue
         args = [rebuilt[a] for a in attrs["args"]]
         rebuilt[node] = apply(attrs["op"], *args, **dict(attrs["params"]))
-    result = rebuilt[e.node]
-    if sympy:
-        from .sympy_bridge import sympy_simplify
-        result = sympy_simplify(result)
-    return result
+    return rebuilt[e.node]

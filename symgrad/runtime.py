@@ -61,6 +61,11 @@ def int_power(x, n, out=None):
     return np.power(x, x.dtype.type(n) if hasattr(x, "dtype") else n, out=out)
 
 
+def xlogy(x, y):
+    """x * log(y), 0 where x == 0 (whatever y is), as scipy.special.xlogy."""
+    return np.where(np.asarray(x) == 0, np.zeros((), np.result_type(x, y, 1.0)), x * np.log(y))
+
+
 def scatter(g, shape, index, dtype):
     """zeros(shape) with ``g`` written at the basic index ``index`` (the adjoint of x[index])."""
     out = np.zeros(shape, dtype)

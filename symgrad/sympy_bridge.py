@@ -28,18 +28,16 @@ from collections import Counter
 from fractions import Fraction
 
 import numpy as np
-import sympy
-from sympy.logic.boolalg import BooleanAtom
-from sympy.matrices.expressions import MatrixExpr
-from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
-from sympy.printing.latex import LatexPrinter
 
 from . import dims as D
 from .errors import SymgradError, UnsupportedError
 from .expr import Expr, apply, constant, symbol
 from .graph import common_graph
-from .ops.base import REGISTRY
+from .lazy import sympy
+from .op import REGISTRY
 from .ops.elementwise import int_power, power, sqrt, where
+from .ops.shape import reshape, stack
+from .rewrite import rebuild
 
 SMALL = 25  # form="auto" writes out entries when every tensor has at most this many
 FORMS = ("auto", "elements", "matrix")
@@ -98,7 +96,7 @@ def _dim(d) -> sympy.Expr:
                sympy.Integer(const))
 
 
-def _hadamard(*factors) -> MatrixExpr:
+def _hadamard(*factors) -> "sympy.MatrixExpr":
     """The entrywise product, scalar factors pulled out: ``(s A) ∘ B = s (A ∘ B)``."""
     scale, parts = sympy.Integer(1), []
     for f in factors:
@@ -129,11 +127,8 @@ class _Sum(list):
 
 
 class _Translator:
-    """One walk over the nodes ``roots`` need, in id order; subclasses give the form.
-
-    As in SymPy's printers, a method ``_<op>`` handles an op specially; the rest follows
-    the op's own ``sympy`` rule.
-    """
+    """One walk over the nodes ``roots`` need, in id order; subclasses give the form of
+    leaves and of each op's value, read from the op's ``sympy`` and ``sympy_matrix`` rules."""
 
     def __init__(self, g, roots: list, share: bool, keep_names: bool) -> None:
         self.g = g
@@ -144,8 +139,9 @@ class _Translator:
         self.labels = {}  # node -> the name sg.name gave it (the name node may lie outside)
         if keep_names:
             for node in range(len(g)):
-                if g[node]["op"] == "name" and g[node]["args"][0] in needed:
-                    self.labels.setdefault(g[node]["args"][0], dict(g[node]["params"])["name"])
+                label = REGISTRY[g[node]["op"]].label
+                if label is not None and g[node]["args"][0] in needed:
+                    self.labels.setdefault(g[node]["args"][0], label(**dict(g[node]["params"])))
         self.reserved = {g[n]["name"] for n in self.nodes if g[n]["op"] == "symbol"}
         self.reserved |= set(self.labels.values())
         self.claimed: set = set()
@@ -165,14 +161,17 @@ class _Translator:
 
         for node in self.nodes:
             attrs = g[node]
+            op = REGISTRY[attrs["op"]]
             if attrs["op"] == "symbol":
                 value = self.symbol(self.claim(attrs["name"], node), attrs["shape"])
-            elif attrs["op"] in ("add", "sub") and not attrs["shape"]:
-                a, b = (_Sum.terms(values[arg]) for arg in attrs["args"])
-                value = _Sum(a + (b if attrs["op"] == "add" else [-t for t in b]))
+            elif attrs["op"] == "constant":
+                value = self.constant(attrs["value"], attrs["shape"])
+            elif op.sum_signs is not None and not attrs["shape"]:
+                value = _Sum(t if s > 0 else -t for arg, s in zip(attrs["args"], op.sum_signs)
+                             for t in _Sum.terms(values[arg]))
             else:
                 args = [take(a) for a in attrs["args"]]
-                value = self.value(REGISTRY.get(attrs["op"]), attrs, args)
+                value = self.value(op, attrs, args)
             values[node] = value
             label = self.labels.get(node)
             if label is not None:
@@ -205,7 +204,7 @@ class _Translator:
             return out
         if not every and _atomic(value):
             return value
-        if isinstance(value, MatrixExpr):
+        if isinstance(value, sympy.MatrixExpr):
             s = sympy.MatrixSymbol(name, *value.shape)
         else:
             s = sympy.Symbol(name, real=True)
@@ -220,16 +219,15 @@ class _Elements(_Translator):
     """Scalars and small static tensors, entry by entry."""
 
     def value(self, op, attrs: dict, args: list):
-        method = getattr(self, "_" + attrs["op"], None)
-        if method is not None:
-            return method(attrs)
         params = dict(attrs["params"])
-        if op.partials is not None:  # elementwise: the scalar function, entry by entry
+        if op.elementwise:  # the scalar function, entry by entry
             if not any(isinstance(a, np.ndarray) for a in args):
                 return _scalar(op, params, args)
             fn = functools.partial(op.sympy, **params) if params else op.sympy
             return np.frompyfunc(fn, len(args), 1)(*args)
         rule = op.sympy or op.impl  # entries move as NumPy moves numbers
+        if rule is None:
+            raise UnsupportedError(f"to_sympy: the op {op.name!r} has no SymPy mapping")
         return _entries(rule(*(_array(a) for a in args), **params))
 
     def symbol(self, name: str, dims: tuple):
@@ -241,8 +239,8 @@ class _Elements(_Translator):
             out[idx] = base[idx]
         return out
 
-    def _constant(self, attrs: dict):
-        return _entries(attrs["value"])
+    def constant(self, value: np.ndarray, dims: tuple):
+        return _entries(value)
 
     def finish(self, value):
         if not isinstance(value, np.ndarray):
@@ -253,25 +251,29 @@ class _Elements(_Translator):
 
 
 class _Matrices(_Translator):
-    """Matrix expressions: vectors are columns, broadcasting multiplies by 𝟙."""
+    """Matrix expressions: vectors are columns, broadcasting multiplies by 𝟙.  An op's
+    ``sympy_matrix(tr, attrs, *args)`` rule builds its value with the helpers below;
+    elementwise ops without one apply their scalar function entrywise."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.d = sympy.Dummy("d", real=True)  # the variable of elementwise functions
 
     def value(self, op, attrs: dict, args: list):
-        method = getattr(self, "_" + attrs["op"], None)
-        if attrs["args"] and not any(isinstance(a, MatrixExpr) for a in args):
-            if not attrs["shape"]:
-                return _scalar(op, dict(attrs["params"]), args)
-        elif method is None and op.partials is not None:
-            return self._entrywise(op, attrs, args)
-        if method is None:
-            raise UnsupportedError(f"to_sympy(form='matrix'): the op {attrs['op']!r} has no "
-                                   "matrix expression; use form='elements' for small static shapes")
-        return method(attrs, *args)
+        if not any(self.is_matrix(a) for a in args) and not attrs["shape"] and attrs["args"]:
+            return _scalar(op, dict(attrs["params"]), args)
+        if op.sympy_matrix is not None:
+            return op.sympy_matrix(self, attrs, *args)
+        if op.elementwise:
+            return self.entrywise(attrs, args)
+        raise UnsupportedError(f"to_sympy(form='matrix'): the op {attrs['op']!r} has no "
+                               "matrix expression; use form='elements' for small static shapes")
 
-    # -- shapes ---------------------------------------------------------------------------
+    # -- helpers for the ops' rules ------------------------------------------------------
+    @staticmethod
+    def is_matrix(value) -> bool:
+        return isinstance(value, sympy.MatrixExpr)
+
     @staticmethod
     def rep(dims: tuple) -> tuple:
         """The matrix shape standing for ``dims``: a vector is a column."""
@@ -280,13 +282,17 @@ class _Matrices(_Translator):
                                    "than two axes; use form='elements' for small static shapes")
         return (_dim(dims[0]), sympy.Integer(1)) if len(dims) == 1 else tuple(map(_dim, dims))
 
+    dim = staticmethod(lambda d: _dim(d))
+    number = staticmethod(lambda v: _number(v))
+    hadamard = staticmethod(lambda *factors: _hadamard(*factors))
+
     def arg_dims(self, attrs: dict) -> list:
         return [self.g[a]["shape"] for a in attrs["args"]]
 
     def spread(self, value, dims: tuple, out: tuple, ones: bool = False):
         """``value`` broadcast to ``out`` by NumPy's rules, as products with 𝟙 (a scalar stays
         a scalar unless ``ones``)."""
-        if not isinstance(value, MatrixExpr):
+        if not self.is_matrix(value):
             return value * sympy.OneMatrix(*self.rep(out)) if ones and out else value
         if len(dims) < len(out):  # NumPy lines a vector up with the last axis: a row
             value = value.T
@@ -301,9 +307,9 @@ class _Matrices(_Translator):
         """``value``, holding the entries of a node of dims ``out`` up to size-1 axes, in the
         matrix shape that stands for ``out``."""
         if not out:
-            return value[0, 0] if isinstance(value, MatrixExpr) else value
+            return value[0, 0] if self.is_matrix(value) else value
         shape = self.rep(out)
-        if not isinstance(value, MatrixExpr):
+        if not self.is_matrix(value):
             return value * sympy.OneMatrix(*shape)
         if value.shape == shape:
             return value
@@ -315,80 +321,19 @@ class _Matrices(_Translator):
     def broadcast(self, attrs: dict, args: list, ones: bool = False) -> list:
         return [self.spread(a, d, attrs["shape"], ones) for a, d in zip(args, self.arg_dims(attrs))]
 
-    # -- leaves ------------------------------------------------------------------------
-    def symbol(self, name: str, dims: tuple):
-        if not dims:
-            return sympy.Symbol(name, real=True)
-        return sympy.MatrixSymbol(name, *self.rep(dims))
-
-    def _constant(self, attrs: dict):
-        value = attrs["value"]
-        if value.ndim == 0:
-            return _number(value[()])
-        flat = value.reshape(-1)
-        if np.all(flat == flat[0]):
-            return self._fill({"shape": attrs["shape"], "params": (("value", flat[0]),)})
-        table = value.reshape(-1, 1) if value.ndim == 1 else value
-        return sympy.ImmutableMatrix(_entries(table).tolist())
-
-    def _fill(self, attrs: dict):
-        value = _number(dict(attrs["params"])["value"])
-        shape = self.rep(attrs["shape"])
-        return sympy.ZeroMatrix(*shape) if value == 0 else value * sympy.OneMatrix(*shape)
-
-    def _shape_of(self, attrs: dict, x):
-        return _dim(self.g[attrs["args"][0]]["shape"][dict(attrs["params"])["axis"]])
-
-    # -- elementwise arithmetic --------------------------------------------------------
-    def _add(self, attrs, a, b):
-        a, b = self.broadcast(attrs, [a, b], ones=True)
-        return a + b
-
-    def _sub(self, attrs, a, b):
-        a, b = self.broadcast(attrs, [a, b], ones=True)
-        return a - b
-
-    def _neg(self, attrs, x):
-        return -x
-
-    def _mul(self, attrs, a, b):
-        (da, db), out = self.arg_dims(attrs), attrs["shape"]
-        if len(out) == 2 and {da, db} == {(out[0], 1), (1, out[1])}:
-            return a * b if da == (out[0], 1) else b * a  # a column times a row: outer product
-        a, b = self.broadcast(attrs, [a, b])
-        if isinstance(a, MatrixExpr) and isinstance(b, MatrixExpr):
-            return _hadamard(a, b)
-        return a * b
-
-    def _div(self, attrs, a, b):
-        a, b = self.broadcast(attrs, [a, b])
-        if not isinstance(b, MatrixExpr):
-            return a / b
-        inverse = sympy.HadamardPower(b, -1)
-        return _hadamard(a, inverse) if isinstance(a, MatrixExpr) else a * inverse
-
-    def _int_power(self, attrs, x):
-        return sympy.HadamardPower(x, dict(attrs["params"])["n"])
-
-    def _where(self, attrs, c, a, b):
-        """``where(c, a, 0)`` of another matrix ``a`` is ``a ∘ [c]`` (a masked gradient)."""
-        if len(self.bases([c, a, b])) > 1:
-            for kept, other, mask in ((a, b, (1, 0)), (b, a, (0, 1))):
-                if isinstance(kept, MatrixExpr) and other == 0:
-                    indicator = self.lambda_of(REGISTRY["where"], {}, [c, *mask])
-                    return _hadamard(self.broadcast(attrs, [kept])[0], indicator)
-        return self._entrywise(REGISTRY["where"], attrs, [c, a, b])
-
-    def _entrywise(self, op, attrs: dict, args: list):
-        return self.lambda_of(op, dict(attrs["params"]), args)
+    def entrywise(self, attrs: dict, args: list):
+        """The node's op (an elementwise one) of ``args`` as ``(d ↦ f(d))∘(X)``."""
+        return self.lambda_of(REGISTRY[attrs["op"]], dict(attrs["params"]), args)
 
     def bases(self, args: list) -> set:
         """The matrices ``args`` are elementwise functions of."""
+        from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
         return {a.expr if isinstance(a, ElementwiseApplyFunction) else a
-                for a in args if isinstance(a, MatrixExpr)}
+                for a in args if self.is_matrix(a)}
 
     def lambda_of(self, op, params: dict, args: list):
         """``op`` of a single matrix X (and scalars): ``(d ↦ f(d))∘(X)``."""
+        from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
         bases = self.bases(args)
         if len(bases) != 1:
             raise UnsupportedError(f"to_sympy(form='matrix'): {op.name} of {len(bases)} "
@@ -399,57 +344,22 @@ class _Matrices(_Translator):
                    self.d if a == base else a for a in args]
         return ElementwiseApplyFunction(sympy.Lambda(self.d, _scalar(op, params, scalars)), base)
 
-    # -- linear algebra and shapes ------------------------------------------------------
-    def _matmul(self, attrs, a, b):
-        da, db = self.arg_dims(attrs)
-        if len(da) == 1 and len(db) == 1:
-            return (a.T * b)[0, 0]
-        return b.T * a if len(da) == 1 else a * b
+    # -- leaves ------------------------------------------------------------------------
+    def symbol(self, name: str, dims: tuple):
+        if not dims:
+            return sympy.Symbol(name, real=True)
+        return sympy.MatrixSymbol(name, *self.rep(dims))
 
-    def _transpose(self, attrs, x):
-        return x.T
-
-    def _sum(self, attrs, x):
-        axis = dict(attrs["params"])["axis"]
-        if 0 in axis:
-            x = sympy.OneMatrix(1, x.shape[0]) * x
-        if 1 in axis:
-            x = x * sympy.OneMatrix(x.shape[1], 1)
-        return self.orient(x, attrs["shape"])
-
-    def _broadcast_to(self, attrs, x):
-        return self.broadcast(attrs, [x], ones=True)[0]
-
-    def _getitem(self, attrs, x):
-        index = dict(attrs["params"])["index"]
-        keys = [e for e in index if e != ("new",)]
-        if any(e[0] == "int" or e[1:] != (None, None, None) for e in keys):
-            keys += [("slice", None, None, None)] * (2 - len(keys))
-            try:
-                x = x[tuple(e[1] if e[0] == "int" else slice(*e[1:]) for e in keys)]
-            except (IndexError, TypeError, ValueError) as err:
-                raise UnsupportedError(f"to_sympy(form='matrix'): indexing {index} has no "
-                                       f"matrix expression ({err})") from None
-        return self.orient(x, attrs["shape"])
-
-    def _scatter(self, attrs, x):
-        index = dict(attrs["params"])["index"]
-        if any(e != ("new",) and e[1:] != (None, None, None) for e in index):
-            raise UnsupportedError("to_sympy(form='matrix'): the adjoint of indexing has no "
-                                   "matrix expression; use form='elements' for small static shapes")
-        return self.orient(x, attrs["shape"])
-
-    def _reshape(self, attrs, x):
-        (dims,), out = self.arg_dims(attrs), attrs["shape"]
-        if [d for d in dims if d != 1] != [d for d in out if d != 1]:
-            raise UnsupportedError(f"to_sympy(form='matrix'): reshape {D.fmt_shape(dims)} -> "
-                                   f"{D.fmt_shape(out)} has no matrix expression")
-        return self.orient(x, out)
-
-    def _pass(self, attrs, x):
-        return x
-
-    _cast = _stop_gradient = _name = _pass
+    def constant(self, value: np.ndarray, dims: tuple):
+        if value.ndim == 0:
+            return _number(value[()])
+        flat = value.reshape(-1)
+        if np.all(flat == flat[0]):
+            number = _number(flat[0])
+            shape = self.rep(dims)
+            return sympy.ZeroMatrix(*shape) if number == 0 else number * sympy.OneMatrix(*shape)
+        table = value.reshape(-1, 1) if value.ndim == 1 else value
+        return sympy.ImmutableMatrix(_entries(table).tolist())
 
 
 def _form(exprs: list, form: str) -> str:
@@ -497,24 +407,29 @@ def to_sympy(e, cse: bool = False, form: str = "auto") -> "sympy.Basic | tuple":
 
 
 # -- LaTeX ----------------------------------------------------------------------------------
-class _Printer(LatexPrinter):
-    """SymPy's LaTeX, with 𝟙 for the ones matrix and ``f(X)`` for f applied entrywise."""
+@functools.cache
+def _printer_class() -> type:
+    """SymPy's LaTeX printer, with 𝟙 for the ones matrix and ``f(X)`` for f applied
+    entrywise (made on first use: SymPy is imported when a formula is asked for)."""
+    from sympy.printing.latex import LatexPrinter
 
-    def _print_OneMatrix(self, expr) -> str:
-        return r"\mathbb{1}"
+    class Printer(LatexPrinter):
+        def _print_OneMatrix(self, expr) -> str:
+            return r"\mathbb{1}"
 
-    def _print_ElementwiseApplyFunction(self, expr) -> str:
-        var, body = expr.function.variables[0], expr.function.expr
-        inner = self._print(expr.expr)
-        if not _atomic(expr.expr) and any(var in node.args and not isinstance(node, sympy.Function)
-                                          for node in sympy.preorder_traversal(body)):
-            inner = rf"\left({inner}\right)"  # f(X) has its parentheses, -X and X > 0 need them
-        names = self._settings["symbol_names"]
-        self._settings["symbol_names"] = {**names, var: inner}
-        try:
-            return self._print(body)
-        finally:
-            self._settings["symbol_names"] = names
+        def _print_ElementwiseApplyFunction(self, expr) -> str:
+            var, body = expr.function.variables[0], expr.function.expr
+            inner = self._print(expr.expr)
+            if not _atomic(expr.expr) and any(var in node.args and not isinstance(node, sympy.Function)
+                                              for node in sympy.preorder_traversal(body)):
+                inner = rf"\left({inner}\right)"  # f(X) has its parentheses, -X and X > 0 need them
+            names = self._settings["symbol_names"]
+            self._settings["symbol_names"] = {**names, var: inner}
+            try:
+                return self._print(body)
+            finally:
+                self._settings["symbol_names"] = names
+    return Printer
 
 
 def latex(e, cse: bool = False, form: str = "auto") -> str:
@@ -525,7 +440,7 @@ def latex(e, cse: bool = False, form: str = "auto") -> str:
     'e^{\\\\sin{\\\\left(x \\\\right)}} \\\\cos{\\\\left(x \\\\right)}'
     """
     translator, (value,) = _translate([e], form, share=cse, keep_names=True)
-    printer = _Printer()
+    printer = _printer_class()()
     text = printer.doprint(value)
     if translator.replacements:
         text += r" \quad \text{where} \quad " + r", \; ".join(
@@ -554,10 +469,22 @@ def sympy_simplify(e: Expr) -> Expr:
 
 
 # -- SymPy to graph -------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
 def _sympy_ops() -> dict:
-    """``{SymPy class: op name}`` from the ops whose ``sympy`` rule is a SymPy class."""
-    return {op.sympy: name for name, op in REGISTRY.items() if isinstance(op.sympy, type)}
+    """``{SymPy class: op name}``: an op whose ``sympy`` rule, applied to fresh symbols, is
+    one SymPy function of exactly those symbols (``exp(a)``, ``Max(a, b)``) maps back from
+    that function (user-defined ops included)."""
+    table: dict = {}
+    for name, op in REGISTRY.items():
+        if not op.elementwise or op.sympy is None or op.arity is None:
+            continue
+        dummies = sympy.symbols(f"a0:{op.arity}", real=True)
+        try:
+            value = op.sympy(*dummies)
+        except TypeError:  # a rule that needs parameters, or booleans
+            continue
+        if not value.is_Atom and len(value.args) == op.arity and set(value.args) == set(dummies):
+            table.setdefault(type(value), name)
+    return table
 
 
 def _fraction(node) -> tuple:
@@ -591,6 +518,7 @@ class _Builder:
         # by id (hashing a deep unevaluated SymPy tree would recurse); an entry keeps its
         # SymPy node alive, so no id is reused
         self.built: dict = {}
+        self.ops = _sympy_ops()
 
     def build(self, expr) -> Expr:
         """The graph of ``expr``, children first, with an explicit stack."""
@@ -631,7 +559,7 @@ class _Builder:
                 raise SymgradError(f"from_sympy: {node} indexes {node.base.name!r}, which is "
                                    "not among the given symbols")
             return (), lambda: array[tuple(int(i) for i in node.indices)]
-        if node.is_Number or node.is_NumberSymbol or isinstance(node, BooleanAtom):
+        if node.is_Number or node.is_NumberSymbol or isinstance(node, sympy.logic.boolalg.BooleanAtom):
             return (), lambda: self.number(node)
         if isinstance(node, sympy.Add):
             return node.args, lambda *xs: functools.reduce(operator.add, xs)
@@ -659,7 +587,7 @@ class _Builder:
                     out = where(xs[2 * k + 1], xs[2 * k], out)
                 return out
             return tuple(part for pair in pairs for part in pair), make
-        name = _sympy_ops().get(type(node))
+        name = self.ops.get(type(node))
         if name is None:
             raise UnsupportedError(f"from_sympy: SymPy's {type(node).__name__} (in {node}) has "
                                    "no symgrad op")
@@ -687,9 +615,18 @@ def from_sympy(expr, symbols: dict | None = None) -> Expr:
     exprs = [v for v in given.values() if isinstance(v, Expr)]
     builder = _Builder(given, common_graph([v.g for v in exprs], "from_sympy"))
     if isinstance(expr, (sympy.MatrixBase, sympy.NDimArray)):
-        from .ops.shape import reshape, stack
         entries = [builder.build(v) for v in sympy.flatten(expr.tolist())]
         return reshape(stack(entries), tuple(int(d) for d in expr.shape))
     if not isinstance(expr, sympy.Basic):
         raise SymgradError(f"from_sympy takes a SymPy expression, got {type(expr).__name__}")
     return builder.build(expr)
+
+
+def simplify(e: Expr, sympy: bool = False) -> Expr:
+    """Rebuild ``e`` through the rewrite rules (folding, identities, stable forms; sharing
+    comes from hash-consing); ``sympy=True`` also simplifies scalar parts with SymPy.
+
+    >>> sg.simplify(x * 1 + 0)       # x
+    """
+    result = rebuild(e)
+    return sympy_simplify(result) if sympy else result

@@ -9,20 +9,14 @@ order of arguments matters (``a - b``, ``a @ b``) or a repeat count (``x * x``).
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING
-
-import networkx as nx
 
 from . import dims as D
+from .compile import Function
 from .errors import SymgradError, UnsupportedError
-from .expr import Expr
+from .expr import Expr, expr_method
 from .graph import Graph
-from .ops.shape import _index_code
-
-if TYPE_CHECKING:
-    from .compile import Function
-
-COMMUTATIVE = {"add", "mul", "maximum", "minimum", "equal", "not_equal"}
+from .op import REGISTRY
+from .sympy_bridge import latex
 
 # kind: (fill colour, border colour, border line style, box shape, legend text, look in words)
 STYLES = {
@@ -32,11 +26,6 @@ STYLES = {
                  "orange, dashed"),
 }
 _EDGE = "#495057"
-
-
-class _PlainDims:
-    """Prints dimensions as they are, for an index in a label (``[1:n]``)."""
-    dim = staticmethod(str)
 
 
 def node_kind(e: Expr) -> str:
@@ -49,15 +38,17 @@ def node_kind(e: Expr) -> str:
 
 
 def _params_text(e: Expr) -> list:
+    """Short parameters: the op's own text for them (``[1:n]``), else ``key=value``."""
+    params = e.params
+    show = REGISTRY[e.op].show
+    if show is not None:
+        return [show(**params)]
     parts = []
-    for key, value in e.attrs["params"]:
+    for key, value in params.items():
         if key in ("shape", "dtype", "name") or value is None or value is False:
             continue
-        if key == "index":
-            text = f"[{_index_code(value, _PlainDims)}]"
-        else:
-            value = value[0] if isinstance(value, tuple) and len(value) == 1 else value
-            text = f"{key}={value}"
+        value = value[0] if isinstance(value, tuple) and len(value) == 1 else value
+        text = f"{key}={value}"
         if len(text) <= 16:
             parts.append(text)
     return parts
@@ -70,7 +61,7 @@ def node_label(e: Expr, sep: str = " ") -> str:
     >>> sg.viz.node_label(sg.vector("v", 3) ** 2)
     'int_power n=2 (3,)'
     """
-    if e.op in ("symbol", "name"):
+    if e.name is not None:
         head = str(e.name)
     elif e.op == "constant":
         value = e.attrs["value"]
@@ -90,7 +81,7 @@ def edge_label(op: str, positions: tuple, nargs: int) -> str:
     >>> sg.viz.edge_label("sub", (1,), 2), sg.viz.edge_label("mul", (0, 1), 2)
     ('1', '×2')
     """
-    if nargs > 1 and op not in COMMUTATIVE:
+    if nargs > 1 and not REGISTRY[op].commutative:
         return ",".join(map(str, positions))
     return f"×{len(positions)}" if len(positions) > 1 else ""
 
@@ -150,8 +141,9 @@ def layout(g: Graph, nodes) -> dict:
     >>> sg.viz.layout(f.g, f.g.ancestors([f.node]))[f.node]
     (2, 0.0)
     """
+    import networkx
     sub = g.nx.subgraph(nodes)
-    column = {n: x for x, layer in enumerate(nx.topological_generations(sub)) for n in layer}
+    column = {n: x for x, layer in enumerate(networkx.topological_generations(sub)) for n in layer}
     for n in nodes:
         if g[n]["op"] == "constant" and sub.out_degree(n):
             column[n] = min(column[u] for u in sub.successors(n)) - 1
@@ -228,13 +220,13 @@ def draw(outputs: Expr | list, ax=None) -> "matplotlib.axes.Axes":
 FORMULA_NODES = 60  # a larger expression shows no formula in a notebook: it would not be read
 
 
+@expr_method("_repr_markdown_")
 def expr_markdown(e: Expr) -> str:
     """Notebook display of an expression: its formula (small graphs; shared nodes named),
     shape, dtype, and how many nodes it needs, of which a derivative added how many.
 
     >>> print(sg.viz.expr_markdown(x * y))
     """
-    from .sympy_bridge import latex
     nodes = e.g.ancestors([e.node])
     added = sum(1 for n in nodes if e.g[n]["grad"])
     formula = ""
@@ -260,3 +252,6 @@ def function_markdown(fn: Function) -> str:
     return (f"symgrad compiled function of {ins} returning {len(fn.outputs)} output(s), "
             f"shape {outs}\n\n<details><summary>generated NumPy source ({lines} lines)"
             f"</summary>\n\n```python\n{fn.source}```\n\n</details>")
+
+
+Function._repr_markdown_ = function_markdown

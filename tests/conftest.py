@@ -1,14 +1,9 @@
-"""Shared test helpers: a fresh default graph per test, and the finite-difference check
-of first and second derivatives that the op tests run (autograd's ``check_grads`` idea).
-
-``check_grads(out, wrt, values)`` weights ``out`` by random numbers into a scalar cost
-``C = sum(out * w)`` and compares
-
-- ``sg.grad(C, wrt)`` with central differences of the compiled ``C``, entry by entry;
-- the Hessian-vector product ``sg.grad(sum_i sum(grad_i * v_i), wrt)`` (reverse over
-  reverse) with central differences of the compiled gradient along ``v``.
+"""Shared test helpers: a fresh default graph per test, ``check_grads`` (``sg.check_grad`` at
+order 2 with the suite's tolerance) and random programs run in symgrad and NumPy side by side.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import pytest
@@ -21,7 +16,6 @@ settings.register_profile("symgrad", deadline=None,
                           suppress_health_check=[HealthCheck.function_scoped_fixture])
 settings.load_profile("symgrad")
 
-EPS = 1e-6
 
 
 @pytest.fixture(autouse=True)
@@ -36,84 +30,9 @@ def rng():
     return np.random.default_rng(0)
 
 
-def _weight_symbol(name: str, dims: tuple):
-    """A symbol of the given dims when they are ints or plain names, else None."""
-    if all(isinstance(d, int) or d.isidentifier() for d in dims):
-        return sg.tensor(name, dims)
-    return None
-
-
-def _close(actual, expected, tol: float, what: str) -> None:
-    actual, expected = np.asarray(actual, float), np.asarray(expected, float)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
-    err = float(np.max(np.abs(actual - expected), initial=0.0))
-    assert err <= tol * scale, (f"{what}: symbolic and finite differences differ by {err:.3g} "
-                                f"(scale {scale:.3g})\nsymbolic:\n{actual}\nnumeric:\n{expected}")
-
-
-def central_difference(f, point: list, i: int, eps: float = EPS) -> np.ndarray:
-    """The gradient of the scalar ``f(*point)`` wrt ``point[i]``, entry by entry:
-    (f(p + eps e) - f(p - eps e)) / (2 eps)."""
-    def moved(delta):
-        args = [p.copy() for p in point]
-        args[i] = args[i] + delta
-        return f(*args)
-    numeric = np.zeros(point[i].shape)
-    for idx in np.ndindex(*point[i].shape):
-        unit = np.zeros(point[i].shape)
-        unit[idx] = eps
-        numeric[idx] = (moved(unit) - moved(-unit)) / (2 * eps)
-    return numeric
-
-
-def check_grads(out, wrt, values: dict, order: int = 2, tol: float = 1e-5, seed: int = 0):
-    """Check the first (and with ``order=2`` the second) derivative of ``out`` wrt the symbols
-    ``wrt`` against central differences at ``values`` ({symbol: array}, every input)."""
-    rng = np.random.default_rng(seed)
-    wrt = [wrt] if isinstance(wrt, sg.Expr) else list(wrt)
-    symbols = list(values)
-    point = [np.array(values[s], dtype=np.float64) for s in symbols]
-    out_value = np.asarray(sg.function(symbols, out)(*point))
-    weight = _weight_symbol("w", out.dims)
-    if weight is None:  # dims such as "n-1" from slicing: weight by a smooth function instead
-        cost, inputs, args = sg.sum(sg.sin(out)), symbols, point
-    else:
-        cost = sg.sum(out * weight)
-        inputs, args = symbols + [weight], point + [rng.standard_normal(out_value.shape)]
-    positions = [inputs.index(w) for w in wrt]
-
-    grads = sg.grad(cost, wrt)
-    for w, gr in zip(wrt, grads):
-        assert gr.dims == w.dims and gr.dtype == w.dtype, f"grad wrt {w!r} is {gr!r}"
-    f = sg.function(inputs, cost)
-    grad_fn = sg.function(inputs, grads)
-    exact = grad_fn(*args)
-    for w, i, gr in zip(wrt, positions, exact):
-        _close(gr, central_difference(f, args, i), tol, f"d/d{w.name} of {out!r}")
-    if order < 2:
-        return
-
-    vs = [sg.tensor(f"v{k}", w.dims) for k, w in enumerate(wrt)]
-    hvp = sg.grad(sum(sg.sum(gr * v) for gr, v in zip(grads, vs)), wrt)
-    hvp_fn = sg.function(inputs + vs, hvp)
-    directions = [rng.standard_normal(args[i].shape) for i in positions]
-    exact = hvp_fn(*args, *directions)
-    numeric = _directional(grad_fn, args, positions, directions)
-    for w, h, n in zip(wrt, exact, numeric):
-        _close(h, n, tol, f"Hessian-vector product wrt {w.name} of {out!r}")
-
-
-def _directional(fn, args: list, positions: list, directions: list, eps: float = EPS) -> list:
-    """Central difference of the list-valued ``fn`` moving every ``args[positions[k]]`` along
-    ``directions[k]`` at once."""
-    def moved(sign):
-        a = [p.copy() for p in args]
-        for i, d in zip(positions, directions):
-            a[i] = a[i] + sign * eps * d
-        return fn(*a)
-    up, down = moved(1), moved(-1)
-    return [(np.asarray(u) - np.asarray(d)) / (2 * eps) for u, d in zip(up, down)]
+# every derivative check in the suite: first and second order, forward and reverse, against
+# central differences (sg.check_grad raises naming the check that failed)
+check_grads = functools.partial(sg.check_grad, order=2, tol=1e-5)
 
 
 # -- random programs: compositions of elementwise ops, matmul and moves on small arrays -------

@@ -1,9 +1,13 @@
-"""Every op's derivative rules against finite differences, driven by the op registry.
+"""Every op's rules against NumPy and finite differences, driven by the op registry.
 
-Elementwise ops with a ``domain`` are all checked by one generic test (first derivative and
-reverse-over-reverse Hessian-vector product, random broadcasting shapes from hypothesis);
-the other ops have dedicated tests below, each marked with ``@covers``.  The coverage test
-fails when an op is registered that neither the generic test nor a dedicated one covers.
+Elementwise ops with a ``domain`` are checked over random broadcasting shapes from
+hypothesis, every other op over its ``samples`` (argument shapes and parameters): the value
+against the op's NumPy implementation, first and second derivatives forward and reverse
+(``sg.check_grad(order=2)``: reverse over reverse, forward over reverse and the batched
+Hessian, so the jvp, batching and band rules run too), and the batching rule on its own
+(``sg.vectorize`` against a loop over examples).  Ops that need more have dedicated tests
+marked with ``@covers``.  The coverage test fails when an op is registered that nothing
+checks.
 """
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import mutually_broadcastable_shapes
 
 import symgrad as sg
-from symgrad.ops.base import REGISTRY
+from symgrad.op import REGISTRY
+from symgrad.ops.shape import NEW
 
 from conftest import check_grads
 
@@ -35,9 +40,12 @@ def covers(*ops: str):
 # ops whose tests are still to be written (reported as a warning, not failed)
 PENDING: set = set()
 
-GENERIC = sorted(n for n, op in REGISTRY.items() if op.partials is not None and op.domain is not None)
+GENERIC = sorted(n for n, op in REGISTRY.items()
+                 if op.elementwise and op.differentiable and op.domain is not None)
 BOOLEAN = sorted(n for n, op in REGISTRY.items()
-                 if op.partials is not None and op.domain is None and not op.differentiable)
+                 if op.elementwise and not op.differentiable and op.arity == 2)
+SAMPLED = [pytest.param(name, k, id=f"{name}-{k}") for name, op in sorted(REGISTRY.items())
+           for k in range(len(op.samples))]
 
 # parameters an op needs, each with the domain to sample from (None: the op's own)
 PARAMS = {"int_power": [({"n": 2}, None), ({"n": 3}, None), ({"n": 5}, None),
@@ -60,8 +68,9 @@ def sample(rng, shapes, low, high) -> list:
 
 
 def test_every_op_is_covered():
-    """A newly registered op needs a domain (generic check) or a dedicated test here."""
-    uncovered = set(REGISTRY) - set(GENERIC) - set(BOOLEAN) - COVERED
+    """A newly registered op needs a domain or samples (generic checks) or a dedicated test."""
+    uncovered = (set(REGISTRY) - set(GENERIC) - set(BOOLEAN) - COVERED - {"symbol", "constant"}
+                 - {n for n, op in REGISTRY.items() if op.samples})
     if uncovered & PENDING:
         warnings.warn(f"ops without derivative tests yet: {sorted(uncovered & PENDING)}")
     assert not uncovered - PENDING, (
@@ -89,7 +98,7 @@ def test_elementwise_derivatives(name, params, domain, shapes, seed):
     against finite differences, over broadcasting shapes."""
     op = REGISTRY[name]
     rng = np.random.default_rng(seed)
-    shapes = shapes[:len(op.partials)]
+    shapes = shapes[:op.arity]
     with sg.Graph():
         xs = [sg.tensor(f"x{i}", s) for i, s in enumerate(shapes)]
         values = sample(rng, shapes, *(domain or op.domain))
@@ -115,6 +124,74 @@ def test_boolean_ops_have_zero_gradient(name, rng):
     np.testing.assert_allclose(ga, np.sum(mask * vb, axis=0))  # only the product is differentiated
     np.testing.assert_allclose(gb, np.sum(mask * va, axis=1, keepdims=True))
     assert sg.function([a, b], sg.grad(sg.sum(out.astype("float64")), a))(va, vb).tolist() == [0.0] * 4
+
+
+@pytest.mark.parametrize("name, k", SAMPLED)
+def test_op_samples(name, k, rng):
+    """Value against the op's NumPy implementation; first and second derivatives forward and
+    reverse against finite differences."""
+    op = REGISTRY[name]
+    shapes, params = op.samples[k]
+    xs = [sg.tensor(f"x{i}", s) for i, s in enumerate(shapes)]
+    values = [rng.uniform(*(op.domain or (-2, 2)), size=s) for s in shapes]
+    out = sg.apply(name, *xs, **params)
+    assert out.op == name
+    np.testing.assert_allclose(sg.function(xs, out)(*values), op.impl(*values, **params),
+                               rtol=1e-14)
+    if op.differentiable:
+        check_grads(out, xs, dict(zip(xs, values)), seed=k)
+
+
+def _batching_cases():
+    """(name, shapes, params) for every op with a batching rule: samples, and a broadcasting
+    case for elementwise ops."""
+    cases = []
+    for name, op in sorted(REGISTRY.items()):
+        if op.batch is None:
+            continue
+        if op.elementwise and op.arity is not None and name != "cast":
+            cases.append(pytest.param(name, ((2, 1), (3,), ())[:op.arity], {}, id=name))
+        cases += [pytest.param(name, shapes, params, id=f"{name}-{k}")
+                  for k, (shapes, params) in enumerate(op.samples)]
+    return cases
+
+
+@pytest.mark.parametrize("name, shapes, params", _batching_cases())
+def test_batching_rule(name, shapes, params, rng):
+    """``sg.vectorize`` (each op's batching rule) equals evaluating example by example, with
+    every argument batched and with only the first one batched."""
+    op = REGISTRY[name]
+    params = {"int_power": {"n": 3}, "where": {}}.get(name, params)
+    xs = [sg.tensor(f"x{i}", s, dtype=bool if name == "where" and i == 0 else "float64")
+          for i, s in enumerate(shapes)]
+    low, high = op.domain or (0.5, 2)
+    values = [rng.uniform(low, high, size=(4, *s)) > 1 if x.dtype == bool else
+              rng.uniform(low, high, size=(4, *s)) for x, s in zip(xs, shapes)]
+    out = sg.apply(name, *xs, **params)
+    fn = sg.function(xs, out)
+    for batched in (range(len(xs)), [0]):
+        stacks = [sg.tensor(f"X{i}", (4, *x.dims), dtype=x.dtype) for i, x in enumerate(xs)]
+        mapped = sg.vectorize(out, {xs[i]: stacks[i] for i in batched})
+        assert mapped.dims == (4, *out.dims)
+        inputs = [stacks[i] if i in batched else xs[i] for i in range(len(xs))]
+        args = [values[i] if i in batched else values[i][0] for i in range(len(xs))]
+        got = sg.function(inputs, mapped)(*args)
+        for b in range(4):
+            example = [values[i][b] if i in batched else values[i][0] for i in range(len(xs))]
+            np.testing.assert_allclose(got[b], fn(*example), rtol=1e-13)
+
+
+@covers("logical_not")
+def test_logic_operators(rng):
+    """``& | ^ ~`` on boolean expressions are NumPy's logical operations, as on arrays."""
+    a, b = sg.vector("a", 5), sg.vector("b", 5)
+    va, vb = rng.standard_normal(5), rng.standard_normal(5)
+    p, q = a > 0, b > 0
+    got = sg.function([a, b], [p & q, p | q, p ^ q, ~p, sg.logical_not(q)])(va, vb)
+    pv, qv = va > 0, vb > 0
+    for g, e in zip(got, [pv & qv, pv | qv, pv ^ qv, ~pv, ~qv]):
+        assert g.dtype == bool
+        np.testing.assert_array_equal(g, e)
 
 
 @covers("sign")

@@ -11,7 +11,7 @@ import pytest
 import sympy
 
 import symgrad as sg
-from symgrad.ops.base import REGISTRY
+from symgrad.op import REGISTRY
 
 ELEMENTWISE = sorted(n for n, op in REGISTRY.items()
                      if op.partials is not None and op.domain is not None and op.differentiable)

@@ -3,18 +3,22 @@
 The named node's argument prints by the name wherever it occurs (also where a derivative
 uses it, e.g. sigmoid's vjp uses its own output), and its definition is listed apart, so a
 gradient reads like a textbook derivation.  Compilation emits the argument itself and the
-vjp passes the cotangent through, so naming changes nothing else.
+derivative rules pass tangents and cotangents through, so naming changes nothing else.
 """
 from __future__ import annotations
 
 from ..errors import SymgradError
 from ..expr import Expr, apply, as_expr
-from .base import Op, register
+from ..op import Op, register
+from .banded import same_band
 
 register(Op("name", lambda x, name: (x.dims, x.dtype), lambda x, name: x,
             emit=lambda args, params, ctx: args[0], vjp=(lambda g, out, x, name: g,),
-            jvp=lambda tangents, out, x, name: tangents[0], sympy=lambda x, name: x,
-            view=True, doc="x, printed as `name` in formulas"))
+            jvp=lambda tangents, out, x, name: tangents[0],
+            batch=lambda nb, batched, x, name: x, band=same_band,
+            sympy=lambda x, name: x, sympy_matrix=lambda tr, attrs, x: x, label=lambda name: name,
+            view=True, samples=((((2, 3),), dict(name="s")),),
+            doc="x, printed as `name` in formulas"))
 
 
 def name(e, label: str) -> Expr:

@@ -1,13 +1,12 @@
-"""Banded arrays: the shape a Jacobian keeps while its seeds stay structured.
+"""The band ops: the arrays that hold banded Jacobians (see :mod:`symgrad.ops.banded`).
 
 ``band(c₁, …, c_m; offsets o₁ … o_m)`` is the array of shape ``V + X`` (behind any leading
-axes of the coefficients) with ``B[i, k] = Σⱼ cⱼ[i] · [k = i + oⱼ]``: coefficient ``cⱼ`` on
-the diagonal shifted by ``oⱼ`` (one offset per axis; entries with ``i + oⱼ`` outside ``X``
-are left out).  The identity is ``band(1; 0)``.  ``band_part`` reads one shifted diagonal
-back and is the adjoint of ``band``, so the pair is closed under differentiation as
-``getitem`` and ``scatter`` are.  ``band_sparse`` and ``dense_sparse`` give the same
-matrix as ``scipy.sparse``: end results, not differentiable.  Sizes and offsets may be
-named dimensions; the emitters print them with ``ctx.dim``.
+axes of the coefficients) with ``B[i, k] = Σⱼ cⱼ[i] · [k = i + oⱼ]`` (entries with ``i + oⱼ``
+outside ``X`` are left out).  ``band_part`` reads one shifted diagonal back and is the
+adjoint of ``band``, so the pair is closed under differentiation as ``getitem`` and
+``scatter`` are.  ``band_sparse`` and ``dense_sparse`` give the same matrix as
+``scipy.sparse``: end results, not differentiable.  Sizes and offsets may be named
+dimensions; the emitters print them with ``ctx.dim``.
 """
 from __future__ import annotations
 
@@ -15,12 +14,31 @@ import numpy as np
 
 from .. import dims as D
 from .. import runtime
+from ..dtypes import result_dtype
 from ..errors import ShapeError, UnsupportedError
-from ..expr import apply
-from .base import Op, lift, register
-from .elementwise import result_dtype
+from ..expr import Batched, Expr, apply
+from ..op import Op, register
+from .banded import Banded
+from .shape import lift
 
 
+def band_of(t: Banded, v: Expr, sparse: bool = False) -> Expr:
+    """The band op of ``t`` (shape ``V + X``), each coefficient given the rank of V."""
+    offsets = sorted(t.bands, key=repr)
+    coefs = [t.bands[o] for o in offsets]
+    coefs = [c if c.ndim == v.ndim else apply("reshape", c, shape=(1,) * (v.ndim - c.ndim) + c.dims)
+             for c in coefs]
+    return band(coefs, offsets, v.dims, t.xdims, sparse)
+
+
+def dense(t: Banded, v: Expr) -> Batched:
+    """The band as the dense batch of tangents of ``v``: seeds first, shape ``X + V``."""
+    r = len(t.xdims)
+    batch = apply("transpose", band_of(t, v), axes=tuple(range(r, 2 * r)) + tuple(range(r)))
+    return Batched(batch, r)
+
+
+# -- the band ops -------------------------------------------------------------------------
 def _emit_band(name: str):
     """``rt.<name>(c0, c1, offsets=..., vdims=..., xdims=...)`` with sizes printed by ctx."""
     def emit(args, params, ctx):
@@ -40,6 +58,13 @@ def _coef_shape(op: str, coefs, vdims) -> tuple:
     return full
 
 
+def _band_infer(*coefs, offsets, vdims, xdims):
+    if len(coefs) != len(offsets) or any(len(o) != len(xdims) for o in offsets):
+        raise ShapeError(f"band: {len(coefs)} coefficients for offsets {offsets} of seeds "
+                         f"{D.fmt_shape(xdims)}")
+    return _coef_shape("band", coefs, vdims) + xdims, result_dtype(coefs, "float")
+
+
 class _BandVJP:
     """The adjoint of coefficient j is its diagonal of the cotangent."""
 
@@ -49,18 +74,26 @@ class _BandVJP:
 
 def _band_jvp(tangents, out, *coefs, offsets, vdims, xdims):
     """Linear in the coefficients: the band of their tangents (zero tangents drop out)."""
-    rank = out.ndim - len(xdims)
-    kept = [(lift(t, c, rank), o) for t, c, o in zip(tangents, coefs, offsets) if t is not None]
-    return band([t for t, _ in kept], [o for _, o in kept], vdims, xdims)
+    kept = [(t, o) for t, o in zip(tangents, offsets) if t is not None]
+    return band([t for t, _ in kept], [o for _, o in kept], vdims, xdims) if kept else None
 
 
-register(Op("band", lambda *coefs, offsets, vdims, xdims:
-            (_coef_shape("band", coefs, vdims) + xdims, result_dtype(coefs, "float")),
-            runtime.band, emit=_emit_band("band"), vjp=_BandVJP(), jvp=_band_jvp,
+def _band_batch(nb, batched, *coefs, offsets, vdims, xdims):
+    """Batch axes go in front of the coefficients' leading axes."""
+    rank = max(len(vdims), *(c.ndim - nb if b else c.ndim for c, b in zip(coefs, batched)))
+    coefs = [lift(c, nb, rank) if b else c for c, b in zip(coefs, batched)]
+    return apply("band", *coefs, offsets=offsets, vdims=vdims, xdims=xdims)
+
+
+register(Op("band", _band_infer, runtime.band, emit=_emit_band("band"), vjp=_BandVJP(),
+            jvp=_band_jvp, batch=_band_batch,
+            samples=((((4,), (4,)), dict(offsets=((0,), (1,)), vdims=(4,), xdims=(5,))),
+                     (((2, 1, 3), (3,)), dict(offsets=((0, 0), (-1, 1)), vdims=(1, 3),
+                                               xdims=(2, 3)))),
             doc="coefficients on shifted diagonals of a V + X array (identity: band(1; 0))"))
 
 
-def band(coefs, offsets, vdims, xdims, sparse: bool = False):
+def band(coefs, offsets, vdims, xdims, sparse: bool = False) -> Expr:
     """The banded array ``Σⱼ cⱼ[i]·[k = i + oⱼ]`` of shape ``lead + vdims + xdims``;
     ``sparse=True``: the same as a scipy.sparse matrix (no leading axes).
 
@@ -86,10 +119,12 @@ register(Op("band_part", _band_part_infer, runtime.band_part,
                  band([g], [offset], x.dims[x.ndim - 2 * len(offset):x.ndim - len(offset)],
                       x.dims[x.ndim - len(offset):]),),
             jvp=lambda tangents, out, x, offset: band_part(tangents[0], offset),
+            batch=lambda nb, batched, x, offset: band_part(x, offset),
+            samples=((((4, 5),), dict(offset=(1,))), (((2, 3, 3),), dict(offset=(-1,)))),
             doc="the diagonal shifted by `offset` of a V + X array, shape V (adjoint of band)"))
 
 
-def band_part(g, offset):
+def band_part(g, offset) -> Expr:
     """``c[i] = g[i, i + offset]`` for ``g`` of shape ``lead + V + X``.
 
     >>> band_part(H, (0,))       # the diagonal of H

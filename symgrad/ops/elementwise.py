@@ -1,18 +1,20 @@
 """Elementwise ops: each is one table row with its NumPy implementation, its local
-derivatives written in symgrad ops (reverse and forward rules both follow from them),
-its SymPy function and the domain its tests sample from.
+derivatives written in symgrad ops (reverse, forward, batching and band rules all follow
+from them), its SymPy function and the domain its tests sample from.
 
 Conventions at non-smooth points (also in the README):
 
 ========================  ===========================================================
-``abs'(0)``               0 (``sign(0)``), as JAX and PyTorch
+``abs'(0)``               0 (``sign(0)``), as PyTorch (JAX gives 1)
 ``relu'(0)``              0
 ``sqrt'(0)``              ``inf`` (``0.5 / sqrt(0)``), as JAX
 ``maximum``/``minimum``   at a tie each argument gets half the gradient, as JAX
 ``max`` reduction         ties share the gradient equally
 ``sign``, comparisons     derivative 0 everywhere
 ``x ** n`` (int ``n``)    ``n * x ** (n-1)``: exact at 0 (kept apart from ``power``)
-``power(a, b)``           ``d/db = a**b * log(a)``: NaN for ``a < 0``, as NumPy's log
+``power(a, b)``           ``d/db = xlogy(a**b, a)``: 0 where ``a == 0`` (the limit for ``b > 0``),
+                          NaN for ``a < 0`` as NumPy's log
+``where(c, a, b)``        the branch not taken gets an exact 0, never NaN
 ========================  ===========================================================
 """
 from __future__ import annotations
@@ -20,29 +22,15 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-import sympy
 
 from .. import runtime
 from ..dims import broadcast_shapes
-from ..expr import Expr, apply, as_expr, is_constant
-from .base import Op, lift, register
-
-FLOAT64 = np.dtype(np.float64)
-
-
-def result_dtype(args, kind: str = "same") -> np.dtype:
-    """NumPy's promotion where 0-d constants and sizes (``X.shape[0]``) are weak, like the
-    Python scalars they are in NumPy."""
-    strong = [a.dtype for a in args if not (a.op in ("constant", "shape_of") and a.ndim == 0)]
-    if kind != "bool" and strong and strong[0].kind == "f" and strong.count(strong[0]) == len(strong):
-        return strong[0]  # the common case, without np.result_type's cost
-    dtype = np.result_type(*(strong or [a.dtype for a in args]))
-    if dtype.kind in "biu" and any(a.dtype.kind == "f" for a in args):
-        dtype = FLOAT64
-    if kind == "float" and dtype.kind in "biu":
-        dtype = FLOAT64
-    return np.dtype(bool) if kind == "bool" else dtype
-
+from ..dtypes import FLOAT64, result_dtype
+from ..expr import Expr, apply, as_expr, constant, expr_method, is_constant
+from ..lazy import sympy
+from ..op import REGISTRY, Op, register
+from .banded import LOST, banded, elementwise_band
+from .shape import elementwise_batch
 
 _ARG_NAMES = ("arg0", "arg1", "arg2")  # operand names in broadcasting errors
 
@@ -54,11 +42,26 @@ def _infer(name: str, kind: str):
     return infer
 
 
-def _define(name, impl, partials, sympy_fn=None, *, kind="float", infix=None, domain=(-2.0, 2.0),
-            doc="", differentiable=True, inplace=True, jvp=None, emit=None):
-    register(Op(name, _infer(name, kind), impl, emit=emit, partials=partials, jvp=jvp,
-                sympy=sympy_fn, infix=infix, inplace=inplace, domain=domain,
-                differentiable=differentiable, doc=doc))
+def elementwise(name, impl, partials=None, sympy_fn=None, *, arity=None, kind="float", infix=None,
+                domain=(-2.0, 2.0), doc="", cli=False, inplace=True, replace=False, infer=None,
+                **fields) -> Op:
+    """Register an elementwise op of ``arity`` arguments (the number of ``partials`` by
+    default): NumPy broadcasting, dtype by ``kind`` (``"float"``, ``"same"`` or ``"bool"``),
+    the generic batching rule, and with ``partials`` the generic reverse, forward and band
+    rules.  The registry-driven tests draw its arguments from ``domain`` (None: it has tests
+    of its own).
+
+    >>> elementwise("cube", lambda x, out=None: x ** 3, (lambda out, x: 3 * x * x,))
+    """
+    differentiable = partials is not None or "jvp" in fields
+    op = Op(name, infer or _infer(name, kind), impl, partials=partials, sympy=sympy_fn, infix=infix,
+            inplace=inplace, domain=domain if differentiable else None, doc=doc, cli=cli,
+            arity=len(partials) if partials is not None else arity, batch=elementwise_batch(name),
+            elementwise=True, differentiable=differentiable, **fields)
+    if partials is not None and op.band is None:
+        op.band = elementwise_band(op)
+    register(op, replace=replace)
+    return op
 
 
 def _public(name: str, doc: str, nargs: int = 1):
@@ -70,112 +73,177 @@ def _public(name: str, doc: str, nargs: int = 1):
         def fn(a, b) -> Expr:
             return apply(name, a, b)
     fn.__name__ = fn.__qualname__ = name
-    argnames = "x" if nargs == 1 else "x, y"
-    fn.__doc__ = f"{doc}\n\n>>> sg.{name}({argnames})\n"
+    fn.__doc__ = f"{doc}\n\n>>> sg.{name}({'x' if nargs == 1 else 'x, y'})\n"
+    REGISTRY[name].function = fn
     return fn
+
+
+def indicator(cond: Expr, dtype) -> Expr:
+    """1 where ``cond`` holds, else 0, in the float dtype ``dtype`` (float64 for others)."""
+    dtype = dtype if np.dtype(dtype).kind == "f" else FLOAT64
+    return where(cond, constant(1.0, dtype, cond.g), constant(0.0, dtype, cond.g))
 
 
 # -- unary math functions: name, numpy impl, d/dx as (out, x) -> Expr, sympy, domain, doc ----
 _UNARY = [
-    ("exp", np.exp, lambda out, x: out, sympy.exp, (-3, 3), "e**x elementwise"),
-    ("log", np.log, lambda out, x: 1 / x, sympy.log, (0.2, 4), "natural logarithm"),
+    ("exp", np.exp, lambda out, x: out, lambda x: sympy.exp(x), (-3, 3), "e**x elementwise"),
+    ("log", np.log, lambda out, x: 1 / x, lambda x: sympy.log(x), (0.2, 4), "natural logarithm"),
     ("log1p", np.log1p, lambda out, x: 1 / (1 + x), lambda x: sympy.log(1 + x), (-0.7, 3),
      "log(1 + x), accurate for small x"),
     ("expm1", np.expm1, lambda out, x: out + 1, lambda x: sympy.exp(x) - 1, (-3, 3),
      "exp(x) - 1, accurate for small x"),
-    ("sqrt", np.sqrt, lambda out, x: 0.5 / out, sympy.sqrt, (0.2, 4),
+    ("sqrt", np.sqrt, lambda out, x: 0.5 / out, lambda x: sympy.sqrt(x), (0.2, 4),
      "square root; derivative inf at 0"),
     ("square", np.square, lambda out, x: 2 * x, lambda x: x ** 2, (-3, 3), "x**2"),
-    ("sin", np.sin, lambda out, x: cos(x), sympy.sin, (-3, 3), "sine"),
-    ("cos", np.cos, lambda out, x: -sin(x), sympy.cos, (-3, 3), "cosine"),
-    ("tan", np.tan, lambda out, x: 1 + out * out, sympy.tan, (-1.2, 1.2), "tangent"),
-    ("arctan", np.arctan, lambda out, x: 1 / (1 + x * x), sympy.atan, (-3, 3), "inverse tangent"),
-    ("sinh", np.sinh, lambda out, x: cosh(x), sympy.sinh, (-3, 3), "hyperbolic sine"),
-    ("cosh", np.cosh, lambda out, x: sinh(x), sympy.cosh, (-3, 3), "hyperbolic cosine"),
-    ("tanh", np.tanh, lambda out, x: 1 - out * out, sympy.tanh, (-3, 3), "hyperbolic tangent"),
+    ("sin", np.sin, lambda out, x: cos(x), lambda x: sympy.sin(x), (-3, 3), "sine"),
+    ("cos", np.cos, lambda out, x: -sin(x), lambda x: sympy.cos(x), (-3, 3), "cosine"),
+    ("tan", np.tan, lambda out, x: 1 + out * out, lambda x: sympy.tan(x), (-1.2, 1.2), "tangent"),
+    ("arctan", np.arctan, lambda out, x: 1 / (1 + x * x), lambda x: sympy.atan(x), (-3, 3),
+     "inverse tangent"),
+    ("sinh", np.sinh, lambda out, x: cosh(x), lambda x: sympy.sinh(x), (-3, 3), "hyperbolic sine"),
+    ("cosh", np.cosh, lambda out, x: sinh(x), lambda x: sympy.cosh(x), (-3, 3), "hyperbolic cosine"),
+    ("tanh", np.tanh, lambda out, x: 1 - out * out, lambda x: sympy.tanh(x), (-3, 3),
+     "hyperbolic tangent"),
     ("sigmoid", runtime.sigmoid, lambda out, x: out * (1 - out),
      lambda x: 1 / (1 + sympy.exp(-x)), (-5, 5), "logistic sigmoid 1/(1+e**-x), stable for |x| = 1000"),
     ("softplus", runtime.softplus, lambda out, x: sigmoid(x),
      lambda x: sympy.log(1 + sympy.exp(x)), (-5, 5), "log(1 + e**x), stable for |x| = 1000"),
-    ("relu", runtime.relu, lambda out, x: where(x > 0, 1.0, 0.0),
+    ("relu", runtime.relu, lambda out, x: indicator(x > 0, out.dtype),
      lambda x: sympy.Max(x, 0), (-3, 3), "max(x, 0); derivative 0 at 0"),
-    ("abs", np.abs, lambda out, x: sign(x), sympy.Abs, (-3, 3), "absolute value; derivative 0 at 0"),
+    ("abs", np.abs, lambda out, x: sign(x), lambda x: sympy.Abs(x), (-3, 3),
+     "absolute value; derivative 0 at 0"),
 ]
 
 _KEEP_INTEGERS = {"square", "relu", "abs"}  # NumPy keeps an integer dtype for these
 
 for _name, _impl, _d, _sympy, _domain, _doc in _UNARY:
-    _define(_name, _impl, (_d,), _sympy, domain=_domain, doc=_doc,
-            kind="same" if _name in _KEEP_INTEGERS else "float")
+    elementwise(_name, _impl, (_d,), _sympy, domain=_domain, doc=_doc, cli=True,
+                kind="same" if _name in _KEEP_INTEGERS else "float")
     globals()[_name] = _public(_name, _doc)
 
-_define("neg", np.negative, (lambda out, x: -1,), lambda x: -x, kind="same", infix="-",
-        doc="-x")
-_define("sign", runtime.sign, (None,), sympy.sign, kind="same", differentiable=False,
-        doc="sign of x (-1, 0, 1); derivative 0")
+elementwise("neg", np.negative, (lambda out, x: -1,), lambda x: -x, kind="same", infix="-",
+            sum_signs=(-1,), sympy_matrix=lambda tr, attrs, x: -x, doc="-x")
+elementwise("sign", runtime.sign, None, lambda x: sympy.sign(x), arity=1, kind="same", cli=True,
+            doc="sign of x (-1, 0, 1); derivative 0")
 sign = _public("sign", "sign of x (-1, 0 or 1); its derivative is 0")
 
+
 # -- binary arithmetic --------------------------------------------------------------------
-_define("add", np.add, (lambda out, a, b: 1, lambda out, a, b: 1), lambda a, b: a + b,
-        kind="same", infix="+", doc="a + b")
-_define("sub", np.subtract, (lambda out, a, b: 1, lambda out, a, b: -1), lambda a, b: a - b,
-        kind="same", infix="-", doc="a - b")
-_define("mul", np.multiply, (lambda out, a, b: b, lambda out, a, b: a), lambda a, b: a * b,
-        kind="same", infix="*", doc="a * b")
+def _sum_matrix(sign: int):
+    def rule(tr, attrs, a, b):
+        a, b = tr.broadcast(attrs, [a, b], ones=True)
+        return a + b if sign > 0 else a - b
+    return rule
+
+
+def _mul_matrix(tr, attrs, a, b):
+    """A column times a row is their outer product; matrices multiply entrywise (∘)."""
+    (da, db), out = tr.arg_dims(attrs), attrs["shape"]
+    if len(out) == 2 and {da, db} == {(out[0], 1), (1, out[1])}:
+        return a * b if da == (out[0], 1) else b * a
+    a, b = tr.broadcast(attrs, [a, b])
+    return tr.hadamard(a, b) if tr.is_matrix(a) and tr.is_matrix(b) else a * b
+
+
+def _div_matrix(tr, attrs, a, b):
+    a, b = tr.broadcast(attrs, [a, b])
+    if not tr.is_matrix(b):
+        return a / b
+    inverse = sympy.HadamardPower(b, -1)
+    return tr.hadamard(a, inverse) if tr.is_matrix(a) else a * inverse
+
+
+elementwise("add", np.add, (lambda out, a, b: 1, lambda out, a, b: 1), lambda a, b: a + b,
+            kind="same", infix="+", commutative=True, sum_signs=(1, 1),
+            sympy_matrix=_sum_matrix(1), doc="a + b")
+elementwise("sub", np.subtract, (lambda out, a, b: 1, lambda out, a, b: -1), lambda a, b: a - b,
+            kind="same", infix="-", sum_signs=(1, -1), sympy_matrix=_sum_matrix(-1), doc="a - b")
+elementwise("mul", np.multiply, (lambda out, a, b: b, lambda out, a, b: a), lambda a, b: a * b,
+            kind="same", infix="*", commutative=True, sympy_matrix=_mul_matrix, doc="a * b")
+
+
 def _div_jvp(tangents, out, a, b):
     """(a/b)˙ = (ȧ - out·ḃ) / b: one division, and differentiating it again reuses out˙
     (the quotient rule in this form is Leibniz's rule for out·b = a)."""
-    ta, tb = (None if t is None else lift(t, x, out.ndim) for t, x in zip(tangents, (a, b)))
+    ta, tb = tangents
     top = -(out * tb) if ta is None else ta if tb is None else ta - out * tb
     return top / b
 
 
-_define("div", np.divide, (lambda out, a, b: 1 / b, lambda out, a, b: -out / b),
-        lambda a, b: a / b, kind="float", infix="/", domain=(0.5, 3), doc="a / b", jvp=_div_jvp)
-_define("power", np.power,
-        (lambda out, a, b: b * power(a, b - 1), lambda out, a, b: out * log(a)),
-        lambda a, b: a ** b, kind="same", domain=(0.5, 2),
-        doc="a ** b for a real exponent (integer ** integer stays integer, as in NumPy)")
+elementwise("div", np.divide, (lambda out, a, b: 1 / b, lambda out, a, b: -out / b),
+            lambda a, b: a / b, infix="/", domain=(0.5, 3), jvp=_div_jvp,
+            sympy_matrix=_div_matrix, doc="a / b")
+def _xlogy_jvp(tangents, out, x, y):
+    """xlogy(ẋ, y) + ẏ·x/y: the first term is 0 where ẋ is (and the tangent of a power's
+    exponent at a zero base, out = 0, is so)."""
+    tx, ty = tangents
+    first = None if tx is None else xlogy(tx, y)
+    second = None if ty is None else ty * x / y
+    return second if first is None else first if second is None else first + second
 
 
-def _tie_share(a, b, winner):
-    return where(winner, 1.0, where(equal(a, b), 0.5, 0.0))
+elementwise("xlogy", runtime.xlogy, None, lambda x, y: x * sympy.log(y), arity=2,
+            domain=(0.5, 3), vjp=(lambda g, out, x, y: xlogy(g, y), lambda g, out, x, y: g * x / y),
+            jvp=_xlogy_jvp, inplace=False, doc="x * log(y), 0 where x is 0 (as SciPy)")
+xlogy = _public("xlogy", "x * log(y), and 0 where x is 0 (also where y is 0)", 2)
+
+elementwise("power", np.power,
+            (lambda out, a, b: b * power(a, b - 1), lambda out, a, b: xlogy(out, a)),
+            lambda a, b: a ** b, kind="same", domain=(0.5, 2), cli=True,
+            doc="a ** b for a real exponent (integer ** integer stays integer, as in NumPy)")
 
 
-_define("maximum", np.maximum, (lambda out, a, b: _tie_share(a, b, a > b),
-                                 lambda out, a, b: _tie_share(a, b, b > a)),
-        sympy.Max, kind="same", doc="elementwise larger of a and b; ties share the gradient")
-_define("minimum", np.minimum, (lambda out, a, b: _tie_share(a, b, a < b),
-                                 lambda out, a, b: _tie_share(a, b, b < a)),
-        sympy.Min, kind="same", doc="elementwise smaller of a and b; ties share the gradient")
+def _tie_share(a, b, winner, dtype):
+    """1 where ``winner``, 1/2 at a tie, else 0."""
+    half = constant(0.5, dtype if np.dtype(dtype).kind == "f" else FLOAT64, a.g)
+    return where(winner, constant(1.0, half.dtype, a.g),
+                 where(equal(a, b), half, constant(0.0, half.dtype, a.g)))
+
+
+elementwise("maximum", np.maximum, (lambda out, a, b: _tie_share(a, b, a > b, out.dtype),
+                                     lambda out, a, b: _tie_share(a, b, b > a, out.dtype)),
+            lambda a, b: sympy.Max(a, b), kind="same", commutative=True, cli=True,
+            doc="elementwise larger of a and b; ties share the gradient")
+elementwise("minimum", np.minimum, (lambda out, a, b: _tie_share(a, b, a < b, out.dtype),
+                                     lambda out, a, b: _tie_share(a, b, b < a, out.dtype)),
+            lambda a, b: sympy.Min(a, b), kind="same", commutative=True, cli=True,
+            doc="elementwise smaller of a and b; ties share the gradient")
 maximum = _public("maximum", "elementwise maximum; at ties each argument gets half the gradient", 2)
 minimum = _public("minimum", "elementwise minimum; at ties each argument gets half the gradient", 2)
 
-for _name, _impl, _sym, _infix in [("less", np.less, sympy.StrictLessThan, "<"),
-                                    ("less_equal", np.less_equal, sympy.LessThan, "<="),
-                                    ("greater", np.greater, sympy.StrictGreaterThan, ">"),
-                                    ("greater_equal", np.greater_equal, sympy.GreaterThan, ">="),
-                                    ("equal", np.equal, sympy.Eq, "=="),
-                                    ("not_equal", np.not_equal, sympy.Ne, "!=")]:
-    _define(_name, _impl, (None, None), _sym, kind="bool", infix=_infix, differentiable=False,
-            domain=None, doc=f"a {_infix} b as a boolean expression (no gradient)")
-equal = _public("equal", "a == b elementwise, a boolean expression (no gradient)", 2)
-not_equal = _public("not_equal", "a != b elementwise, a boolean expression (no gradient)", 2)
+# -- comparisons and logic: boolean results, no gradient ----------------------------------------
+for _name, _impl, _sym, _infix, _commutes in [
+        ("less", np.less, "StrictLessThan", "<", False),
+        ("less_equal", np.less_equal, "LessThan", "<=", False),
+        ("greater", np.greater, "StrictGreaterThan", ">", False),
+        ("greater_equal", np.greater_equal, "GreaterThan", ">=", False),
+        ("equal", np.equal, "Eq", "==", True),
+        ("not_equal", np.not_equal, "Ne", "!=", True),
+        ("logical_and", np.logical_and, "And", "&", True),
+        ("logical_or", np.logical_or, "Or", "|", True),
+        ("logical_xor", np.logical_xor, "Xor", "^", True)]:
+    elementwise(_name, _impl, None, lambda a, b, _sym=_sym: getattr(sympy, _sym)(a, b),
+                arity=2, kind="bool", infix=None if _name.startswith("logical") else _infix,
+                commutative=_commutes,
+                doc=f"a {_infix} b elementwise, a boolean expression (no gradient)")
+    globals()[_name] = _public(_name, f"a {_infix} b elementwise, a boolean expression "
+                                      "(no gradient)", 2)
+elementwise("logical_not", np.logical_not, None, lambda a: sympy.Not(a), arity=1, kind="bool",
+            doc="not a, elementwise (no gradient)")
+logical_not = _public("logical_not", "not x elementwise, a boolean expression (no gradient)")
 
 
 # -- integer powers, kept apart from general power so derivatives at 0 are exact ----------
-def _int_power_partial(out, x, n):
-    return n * int_power(x, n - 1)
-
-
 def _int_power_emit(args, params, ctx):
     """``x * x`` for a square (cheaper to compile and to run than a call), else the helper."""
     x, n = args[0], params["n"]
     return f"{x} * {x}" if n == 2 else f"rt.int_power({x}, n={n})"
 
 
-_define("int_power", runtime.int_power, (_int_power_partial,), lambda x, n: x ** n, kind="same",
-        domain=(-2, 2), doc="x ** n for a fixed integer n", emit=_int_power_emit)
+elementwise("int_power", runtime.int_power, (lambda out, x, n: n * int_power(x, n - 1),),
+            lambda x, n: x ** n, kind="same", domain=(-2, 2), emit=_int_power_emit,
+            sympy_matrix=lambda tr, attrs, x: sympy.HadamardPower(x, dict(attrs["params"])["n"]),
+            doc="x ** n for a fixed integer n")
 
 
 def int_power(x, n: int) -> Expr:
@@ -193,57 +261,108 @@ def int_power(x, n: int) -> Expr:
     return apply("int_power", x, n=int(n))
 
 
+def _integer_exponent(b):
+    """``b`` as an int when it is an integer-valued number or 0-d constant, else None."""
+    if isinstance(b, Expr):
+        if not (is_constant(b) and b.ndim == 0):
+            return None
+        b = b.attrs["value"][()]
+    if isinstance(b, (numbers.Integral, float, np.floating)) and float(b).is_integer() \
+            and -2**31 < b < 2**31:
+        return int(b)
+    return None
+
+
 def power(a, b) -> Expr:
     """``a ** b``; an integer constant exponent gives :func:`int_power` (exact at 0).
 
     >>> sg.power(x, 2.5)
     """
-    if isinstance(b, numbers.Integral) or isinstance(b, float) and b.is_integer() and -2**31 < b < 2**31:
-        return int_power(a, int(b))
-    if isinstance(b, Expr) and is_constant(b) and b.ndim == 0:
-        v = b.attrs["value"][()]
-        if float(v).is_integer() and -2**31 < v < 2**31:  # `abs` here is sg.abs
-            return int_power(a, int(v))
-    return apply("power", a, b)
+    n = _integer_exponent(b)
+    return int_power(a, n) if n is not None else apply("power", a, b)
 
 
-# -- where: the branch not taken contributes an exact zero, never NaN -----------------------
+REGISTRY["power"].function = power
+expr_method("__pow__")(power)
+expr_method("__rpow__")(lambda self, other: power(other, self))
+
+
+# -- where: the branch not taken gets an exact zero, never NaN -----------------------------
 def _where_infer(cond, a, b):
     shape = broadcast_shapes("where", [cond.dims, a.dims, b.dims], ["condition", "x", "y"])
     return shape, result_dtype([a, b])
 
 
-register(Op("where", _where_infer, np.where,
-            partials=(None, lambda out, c, a, b: where(c, 1.0, 0.0),
-                      lambda out, c, a, b: where(c, 0.0, 1.0)),
-            sympy=lambda c, a, b: sympy.Piecewise((a, c), (b, True)), domain=None,
-            doc="x where cond else y"))
+def _where_band(tangents, out, c, a, b):
+    """Each band's coefficient is the select of the branches' coefficients."""
+    _, ta, tb = tangents
+    if any(t is not None and x.dims != out.dims for t, x in ((ta, a), (tb, b))):
+        return LOST
+    xdims = (ta or tb).xdims
+    offsets = set(ta.bands if ta is not None else ()) | set(tb.bands if tb is not None else ())
+    zero = constant(0.0, out.dtype, out.g)
+    pick = {o: where(c, ta.bands.get(o, zero) if ta is not None else zero,
+                     tb.bands.get(o, zero) if tb is not None else zero) for o in offsets}
+    return banded(pick, xdims)
+
+
+def _where_jvp(tangents, out, c, a, b):
+    """The select of the branches' tangents (an absent tangent is 0)."""
+    _, ta, tb = tangents
+    zero = constant(0.0, out.dtype, out.g)
+    return where(c, zero if ta is None else ta, zero if tb is None else tb)
+
+
+def _where_matrix(tr, attrs, c, a, b):
+    """``where(c, a, 0)`` of another matrix ``a`` is ``a ∘ [c]`` (a masked gradient)."""
+    if len(tr.bases([c, a, b])) > 1:
+        for kept, other, mask in ((a, b, (1, 0)), (b, a, (0, 1))):
+            if tr.is_matrix(kept) and other == 0:
+                return tr.hadamard(tr.broadcast(attrs, [kept])[0],
+                                   tr.entrywise(attrs, [c, *mask]))
+    return tr.entrywise(attrs, [c, a, b])
+
+
+elementwise("where", np.where, None, lambda c, a, b: sympy.Piecewise((a, c), (b, True)),
+            arity=3, infer=_where_infer, inplace=False, selects=True, cli=True, domain=None,
+            vjp=(None, lambda g, out, c, a, b: where(c, g, 0.0),
+                 lambda g, out, c, a, b: where(c, 0.0, g)),
+            jvp=_where_jvp, band=_where_band, sympy_matrix=_where_matrix,
+            doc="x where cond else y")
 
 
 def where(cond, x, y) -> Expr:
-    """``x`` where ``cond`` holds, else ``y`` (NumPy broadcasting).
+    """``x`` where ``cond`` holds, else ``y`` (NumPy broadcasting); the branch not taken
+    gets an exact zero gradient.
 
     >>> sg.where(x > 0, sg.sqrt(x), 0.0)
     """
     return apply("where", cond, x, y)
 
 
+REGISTRY["where"].function = where
+
+
 # -- casts and stop_gradient ----------------------------------------------------------------
-def _cast_infer(x, dtype):
-    return x.dims, np.dtype(dtype)
+def _cast_band(tangents, out, x, dtype):
+    t = tangents[0]
+    return banded({o: c.astype(dtype) for o, c in t.bands.items()}, t.xdims)
 
 
-register(Op("cast", _cast_infer, np.ndarray.astype,
+elementwise("cast", lambda x, dtype: np.asarray(x).astype(dtype), None, lambda x, dtype: x,
+            arity=1, infer=lambda x, dtype: (x.dims, np.dtype(dtype)), inplace=False, domain=None,
             emit=lambda args, params, ctx: f"{args[0]}.astype(np.{params['dtype']})",
             vjp=(lambda g, out, x, dtype: g.astype(x.dtype) if x.dtype.kind == "f" else None,),
-            jvp=lambda tangents, out, x, dtype: tangents[0].astype(dtype) if out.dtype.kind == "f"
-            else None,
-            sympy=lambda x, dtype: x, doc="x converted to another dtype"))
+            jvp=lambda tangents, out, x, dtype: tangents[0].astype(dtype)
+            if out.dtype.kind == "f" else None,
+            band=_cast_band, sympy_matrix=lambda tr, attrs, x: x,
+            doc="x converted to another dtype")
 
-register(Op("stop_gradient", lambda x: (x.dims, x.dtype), lambda x: x,
+elementwise("stop_gradient", lambda x: x, None, lambda x: x, arity=1, kind="same", inplace=False,
+            domain=None,
             emit=lambda args, params, ctx: args[0], vjp=(lambda g, out, x: None,),
-            jvp=lambda tangents, out, x: None, view=True,
-            sympy=lambda x: x, doc="x, with gradient zero"))
+            jvp=lambda tangents, out, x: None, band=lambda tangents, out, x: None,
+            sympy_matrix=lambda tr, attrs, x: x, view=True, doc="x, with gradient zero")
 
 
 def stop_gradient(e) -> Expr:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dims as D
+from ..dtypes import result_dtype
 from ..errors import ShapeError, UnsupportedError
-from ..expr import Expr, apply, as_expr
-from .base import Op, lift, register
-from .elementwise import result_dtype
-from .shape import expand_dims, reshape
+from ..expr import Batched, Expr, apply, as_expr
+from ..op import Op, register
+from .banded import LOST
+from .shape import expand_dims, lift, reshape
 
 
 def _matmul_infer(a, b):
@@ -37,9 +38,9 @@ def _matmul_vjp_a(g, out, a, b):
     if a.ndim == 1 and b.ndim == 1:
         return g * b
     if b.ndim == 1:
-        return expand_dims(g, (g.ndim,)) * b
+        return expand_dims(g, g.ndim) * b
     if a.ndim == 1:
-        return matmul(b, expand_dims(g, (g.ndim,)))[..., 0] if g.ndim > 1 else matmul(b, g)
+        return matmul(b, expand_dims(g, g.ndim))[..., 0] if g.ndim > 1 else matmul(b, g)
     return matmul(g, swap_last(b))
 
 
@@ -48,45 +49,67 @@ def _matmul_vjp_b(g, out, a, b):
     if a.ndim == 1 and b.ndim == 1:
         return g * a
     if a.ndim == 1:
-        return expand_dims(a, (1,)) * expand_dims(g, (g.ndim - 1,))
+        return expand_dims(a, 1) * expand_dims(g, g.ndim - 1)
     if b.ndim == 1:
         if a.ndim == 2:
             return matmul(g, a)
-        return matmul(swap_last(a), expand_dims(g, (g.ndim,)))[..., 0]
+        return matmul(swap_last(a), expand_dims(g, g.ndim))[..., 0]
     return matmul(swap_last(a), g)
 
 
-def _tangent_times(t, a, b):
-    """``ȧ @ b`` for a tangent ``t`` of ``a`` with leading batch axes."""
-    if b.ndim <= 2:
-        return matmul(t, b)
-    if a.ndim > 1:
-        return matmul(lift(t, a, b.ndim), b)
-    return matmul(expand_dims(lift(t, a, b.ndim - 1), (t.ndim + b.ndim - 3,)), b)[..., 0, :]
-
-
-def _times_tangent(a, t, b):
-    """``a @ ḃ`` for a tangent ``t`` of ``b`` with leading batch axes."""
-    if a.ndim == 1:
-        return matmul(a, t) if b.ndim > 1 else matmul(t, a)
-    if b.ndim > 1:
-        return matmul(a, lift(t, b, a.ndim))
-    if a.ndim == 2:
-        return matmul(t, swap_last(a))
-    return matmul(a, expand_dims(lift(t, b, a.ndim - 1), (t.ndim + a.ndim - 2,)))[..., 0]
-
-
 def _matmul_jvp(tangents, out, a, b):
-    """(a @ b)˙ = ȧ @ b + a @ ḃ; products with a tangent broadcast over its batch axes
-    (1-D operands are promoted as NumPy does, BLAS matrix products where possible)."""
+    """(a @ b)˙ = ȧ @ b + a @ ḃ."""
     ta, tb = tangents
-    left = None if ta is None else _tangent_times(ta, a, b)
-    right = None if tb is None else _times_tangent(a, tb, b)
+    left = None if ta is None else matmul(ta, b)
+    right = None if tb is None else matmul(a, tb)
     return right if left is None else left if right is None else left + right
 
 
+def _matmul_batch(nb, batched, a, b):
+    """``a @ b`` over a batch: one matrix product where NumPy can broadcast, else 1-D
+    operands promoted to matrices, both lifted to one rank, and the promoted axes dropped."""
+    (ba, bb), ra, rb = batched, a.ndim - nb * batched[0], b.ndim - nb * batched[1]
+    if ba and not bb and rb <= 2:
+        return matmul(a, b)  # rows of a batch of a times b: NumPy stacks them
+    if bb and not ba and rb == 1 and ra <= 2:
+        return matmul(b, a) if ra == 1 else matmul(b, swap_last(a))  # (a bᵢ)ᵢ = (bᵢᵀ aᵀ)ᵢ
+    if ra == 1:
+        a = expand_dims(a, nb if ba else 0)
+    if rb == 1:
+        b = expand_dims(b, b.ndim)
+    rank = max(a.ndim - nb * ba, b.ndim - nb * bb)
+    a = lift(a, nb, rank) if ba else a
+    b = lift(b, nb, rank) if bb else b
+    out = matmul(a, b)
+    if rb == 1:
+        out = out[..., 0]
+    if ra == 1:
+        out = out[..., 0, :] if rb != 1 else out[..., 0]
+    return out
+
+
+def _matmul_band(tangents, out, a, b):
+    """``A @ x`` with diagonal seeds ``c`` on x: the dense batch is ``(A · c)ᵀ``, no product."""
+    ta, tb = tangents
+    if ta is not None or a.ndim != 2 or b.ndim != 1 or list(tb.bands) != [(0,)] \
+            or tb.xdims != b.dims:
+        return LOST
+    return Batched(transpose(a * tb.bands[(0,)]), 1)
+
+
+def _matmul_matrix(tr, attrs, a, b):
+    da, db = tr.arg_dims(attrs)
+    if len(da) == 1 and len(db) == 1:
+        return (a.T * b)[0, 0]
+    return b.T * a if len(da) == 1 else a * b
+
+
 register(Op("matmul", _matmul_infer, np.matmul, infix="@",
-            vjp=(_matmul_vjp_a, _matmul_vjp_b), jvp=_matmul_jvp,
+            vjp=(_matmul_vjp_a, _matmul_vjp_b), jvp=_matmul_jvp, batch=_matmul_batch,
+            band=_matmul_band, sympy_matrix=_matmul_matrix,
+            samples=tuple(((sa, sb), {}) for sa, sb in [
+                ((3,), (3, 4)), ((2, 3), (3,)), ((3,), (3,)), ((2, 3), (3, 4)), ((2, 2, 3), (3, 4)),
+                ((4, 3), (2, 3, 2)), ((2, 1, 2, 3), (3, 3, 2)), ((3,), (2, 3, 4)), ((2, 4, 3), (3,))]),
             doc="matrix product with NumPy's rules"))
 
 
@@ -105,18 +128,21 @@ def _transpose_emit(args, params, ctx):
     return f"np.transpose({args[0]}, {axes})"
 
 
-def _behind(t: Expr, x: Expr, axes: tuple) -> tuple:
-    """The permutation ``axes`` of ``x`` applied to its tangent, batch axes left in place."""
-    nb = t.ndim - x.ndim
-    return tuple(range(nb)) + tuple(a + nb for a in axes)
+def _transpose_infer(x, axes):
+    if sorted(axes) != list(range(x.ndim)):
+        raise ShapeError(f"transpose: axes {axes} are not a permutation of the axes of an operand "
+                         f"of shape {D.fmt_shape(x.dims)}")
+    return tuple(x.dims[i] for i in axes), x.dtype
 
 
-register(Op("transpose", lambda x, axes: (tuple(x.dims[i] for i in axes), x.dtype), np.transpose,
-            emit=_transpose_emit,
+register(Op("transpose", _transpose_infer, np.transpose, emit=_transpose_emit,
             vjp=(lambda g, out, x, axes: apply("transpose", g, axes=tuple(np.argsort(axes).tolist())),),
-            jvp=lambda tangents, out, x, axes: apply("transpose", tangents[0],
-                                                     axes=_behind(tangents[0], x, axes)),
-            view=True, doc="permutes the axes"))
+            jvp=lambda tangents, out, x, axes: apply("transpose", tangents[0], axes=axes),
+            batch=lambda nb, batched, x, axes: apply(
+                "transpose", x, axes=tuple(range(nb)) + tuple(a + nb for a in axes)),
+            sympy_matrix=lambda tr, attrs, x: x.T, moves=True, view=True,
+            samples=((((2, 3),), dict(axes=(1, 0))), (((2, 3, 4),), dict(axes=(1, 2, 0)))),
+            doc="permutes the axes"))
 
 
 def transpose(x, axes=None) -> Expr:
@@ -130,6 +156,9 @@ def transpose(x, axes=None) -> Expr:
         raise ShapeError(f"transpose: axes {axes} are not a permutation of the axes of an operand "
                          f"of shape {D.fmt_shape(x.dims)}")
     return x if axes == tuple(range(x.ndim)) else apply("transpose", x, axes=axes)
+
+
+Expr.T = property(transpose, doc="The axes reversed, as NumPy's ``.T``.")
 
 
 def dot(a, b) -> Expr:
@@ -154,4 +183,4 @@ def outer(a, b) -> Expr:
     >>> sg.outer(u, v)
     """
     a, b = reshape(as_expr(a), (-1,)), reshape(as_expr(b), (-1,))
-    return expand_dims(a, (1,)) * expand_dims(b, (0,))
+    return expand_dims(a, 1) * expand_dims(b, 0)

@@ -3,12 +3,13 @@ are built from them (stable by subtracting the max, whose gradient is stopped)."
 from __future__ import annotations
 
 import numpy as np
-import sympy
 
+from .. import dims as D
 from ..errors import ShapeError
-from ..expr import Expr, apply, as_expr, constant
-from .base import Op, register
-from .elementwise import equal, exp, log, stop_gradient, where
+from ..expr import Expr, apply, as_expr, constant, expr_method
+from ..lazy import sympy
+from ..op import Op, register
+from .elementwise import equal, exp, indicator, log, stop_gradient, where
 from .shape import broadcast_to, expand_dims, reshape
 
 
@@ -16,13 +17,13 @@ def normalize_axis(op: str, x: Expr, axis) -> tuple:
     """Axis argument as a sorted tuple of non-negative ints; None means every axis."""
     if axis is None:
         return tuple(range(x.ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for a in axes:
-        if not -x.ndim <= a < x.ndim:
-            raise ShapeError(f"{op}: axis {a} is out of range for an operand of shape "
-                             f"{x.dims} ({x.ndim} dimensions)")
-        out.append(a % x.ndim)
+        if not isinstance(a, (int, np.integer)) or not -x.ndim <= a < x.ndim:
+            raise ShapeError(f"{op}: axis {a!r} is out of range for an operand of shape "
+                             f"{D.fmt_shape(x.dims)} ({x.ndim} dimensions)")
+        out.append(int(a) % x.ndim)
     if len(set(out)) != len(out):
         raise ShapeError(f"{op}: repeated axis in {axis!r}")
     return tuple(sorted(out))
@@ -33,9 +34,14 @@ def _reduced_dims(x: Expr, axis: tuple, keepdims: bool) -> tuple:
                  if keepdims or i not in axis)
 
 
-def _reduce_infer(x, axis, keepdims):
-    dtype = np.dtype(np.int64) if x.dtype == bool else x.dtype
-    return _reduced_dims(x, axis, keepdims), dtype
+def _reduce_infer(name: str):
+    def infer(x, axis, keepdims):
+        if normalize_axis(name, x, axis) != axis:
+            raise ShapeError(f"{name}: axes {axis} are not sorted axes of an operand of shape "
+                             f"{D.fmt_shape(x.dims)}")
+        dtype = np.dtype(np.int64) if x.dtype == bool else x.dtype
+        return _reduced_dims(x, axis, keepdims), dtype
+    return infer
 
 
 def _unreduce(g: Expr, x: Expr, axis: tuple, keepdims: bool) -> Expr:
@@ -46,21 +52,40 @@ def _unreduce(g: Expr, x: Expr, axis: tuple, keepdims: bool) -> Expr:
 def _max_share(out, x, axis, keepdims):
     """Where ``x`` attains the max, 1/(number of ties); elsewhere 0: ties share equally."""
     mask = equal(x, _unreduce(out, x, axis, keepdims))
-    count = apply("sum", where(mask, 1.0, 0.0), axis=axis, keepdims=True)
-    return where(mask, 1.0 / count, 0.0)
+    share = indicator(mask, x.dtype)
+    count = apply("sum", share, axis=axis, keepdims=True)
+    return where(mask, 1 / count, 0.0)
 
 
-def _sum_jvp(tangents, out, x, axis, keepdims):
-    """The sum of the tangent over the same axes, behind its batch axes."""
-    t = tangents[0]
-    nb = t.ndim - x.ndim
-    return apply("sum", t, axis=tuple(a + nb for a in axis), keepdims=keepdims)
+def _batch_reduce(name: str):
+    """Reductions over the same axes, behind the batch axes."""
+    return lambda nb, batched, x, axis, keepdims: apply(
+        name, x, axis=tuple(a + nb for a in axis), keepdims=keepdims)
 
 
-register(Op("sum", _reduce_infer, np.sum,
+def _sum_matrix(tr, attrs, x):
+    """Column sums are ``𝟙ᵀX``, row sums ``X𝟙``."""
+    axis = dict(attrs["params"])["axis"]
+    if 0 in axis:
+        x = sympy.OneMatrix(1, x.shape[0]) * x
+    if 1 in axis:
+        x = x * sympy.OneMatrix(x.shape[1], 1)
+    return tr.orient(x, attrs["shape"])
+
+
+_REDUCE_SAMPLES = ((((2, 3, 4),), dict(axis=(1,), keepdims=False)),
+                   (((2, 3, 4),), dict(axis=(0, 2), keepdims=True)),
+                   (((3,),), dict(axis=(0,), keepdims=False)))
+
+register(Op("sum", _reduce_infer("sum"), np.sum,
             vjp=(lambda g, out, x, axis, keepdims:
                  broadcast_to(_unreduce(g, x, axis, keepdims), x.dims),),
-            jvp=_sum_jvp, doc="sum over axes"))
+            jvp=lambda tangents, out, x, axis, keepdims:
+            apply("sum", tangents[0], axis=axis, keepdims=keepdims),
+            batch=_batch_reduce("sum"), sympy_matrix=_sum_matrix, moves=True,
+            samples=_REDUCE_SAMPLES, doc="sum over axes"))
+
+
 def _max_sympy(x: np.ndarray, axis: tuple, keepdims: bool) -> np.ndarray:
     """SymPy's ``Max`` over ``axis`` of an object array of SymPy entries (for to_sympy)."""
     rest = [i for i in range(x.ndim) if i not in axis]
@@ -72,14 +97,16 @@ def _max_sympy(x: np.ndarray, axis: tuple, keepdims: bool) -> np.ndarray:
                         if keepdims or i not in axis])
 
 
-register(Op("max", _reduce_infer, np.max, sympy=_max_sympy,
+register(Op("max", _reduce_infer("max"), np.max, sympy=_max_sympy,
             vjp=(lambda g, out, x, axis, keepdims:
                  _unreduce(g, x, axis, keepdims) * _max_share(out, x, axis, keepdims),),
-            jvp=lambda tangents, out, x, axis, keepdims:
-            _sum_jvp((tangents[0] * _max_share(out, x, axis, keepdims),), out, x, axis, keepdims),
-            doc="maximum over axes"))
+            jvp=lambda tangents, out, x, axis, keepdims: apply(
+                "sum", tangents[0] * _max_share(out, x, axis, keepdims), axis=axis,
+                keepdims=keepdims),
+            batch=_batch_reduce("max"), samples=_REDUCE_SAMPLES, doc="maximum over axes"))
 
 
+@expr_method()
 def sum(x, axis=None, keepdims: bool = False) -> Expr:  # noqa: A001 - the contract's name
     """Sum over ``axis`` (None: all axes).
 
@@ -90,6 +117,7 @@ def sum(x, axis=None, keepdims: bool = False) -> Expr:  # noqa: A001 - the contr
     return apply("sum", x, axis=axis, keepdims=bool(keepdims)) if axis else x
 
 
+@expr_method()
 def max(x, axis=None, keepdims: bool = False) -> Expr:  # noqa: A001 - the contract's name
     """Maximum over ``axis``; ties share the gradient equally.
 
@@ -117,6 +145,7 @@ def count(x: Expr, axis=None) -> Expr:
     return total if symbolic is None else symbolic * static
 
 
+@expr_method()
 def mean(x, axis=None, keepdims: bool = False) -> Expr:
     """Mean over ``axis``; a named dimension divides by its run-time size.
 
@@ -148,4 +177,3 @@ def softmax(x, axis=None) -> Expr:
     axes = normalize_axis("softmax", x, axis)
     e = exp(x - stop_gradient(max(x, axes, keepdims=True)))
     return e / sum(e, axes, keepdims=True)
-

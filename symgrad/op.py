@@ -1,0 +1,166 @@
+"""The Op: one object per primitive holding everything symgrad knows about it; the registry.
+
+An op's rules, side by side (every pass reads these fields and nothing else about an op):
+
+- ``infer(*args, **params) -> (shape, dtype)``: the shape and dtype rule; it checks sizes and
+  raises a ShapeError naming the op and the operands' shapes.
+- ``impl``: the eager NumPy implementation (constant folding, test reference).
+- emitters: ``op.emitters[backend_name] = emit(args, params, ctx) -> source``; the NumPy one
+  defaults to a call of ``impl`` (or an infix operator), and other backends register theirs
+  without editing the op (:meth:`Op.emitter`).
+- ``partials``: for elementwise ops, the local derivative wrt each argument as an expression
+  ``(out, *args) -> Expr | None``; the vjp and jvp rules follow from them.
+- ``vjp``: one reverse rule per argument ``(g, out, *args, **params) -> Expr | None``.
+- ``jvp``: the forward rule for one tangent per argument, ``(tangents, out, *args, **params)``
+  with None for a zero tangent; a tangent has its argument's shape.  Many tangents at once
+  go through the batching rules, never through the jvp rule itself.
+- ``batch``: ``(nb, batched, *args, **params) -> Expr``: the op applied to arguments of which
+  those flagged in ``batched`` carry ``nb`` leading batch axes (see :class:`symgrad.expr.Batched`).
+- ``band``: the structure rule for banded batches of tangents (:mod:`symgrad.ops.band`).
+- ``sympy``: the SymPy function of scalar arguments (elementwise ops) or a rule on object
+  arrays of SymPy entries (others; ``impl`` by default); ``sympy_matrix(tr, attrs, *args)``:
+  the matrix-expression form.
+- properties: ``elementwise``, ``commutative``, ``sum_signs`` (``out = Σ sᵢ·argᵢ``),
+  ``moves`` (the vjp only moves or zero-fills entries, so it moves a boolean mask too),
+  ``selects`` (``where``), ``view``/``readonly`` (the result may alias argument 0, read-only),
+  ``inplace`` (impl takes ``out=``), ``weak_type`` (a 0-d result stands for a Python number),
+  ``differentiable``, ``label`` (an annotation naming its argument), ``cli`` (a function of the
+  command line), ``function`` (the public function that builds it), ``arity`` (the number of
+  arguments, None for any), ``domain`` and ``samples`` (what the registry-driven tests draw
+  from: argument shapes and parameters).
+
+Rules are written with symgrad operations, so derivative graphs can be differentiated again.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+REGISTRY: dict = {}
+
+
+class Op:
+    """One primitive with all its rules; see the module docstring for the fields.
+
+    >>> sg.op.REGISTRY["exp"].partials[0]      # d/dx exp(x) = out
+    """
+
+    def __init__(self, name: str, infer: Callable | None = None, impl: Callable | None = None,
+                 *, emit: Callable | None = None, infix: str | None = None,
+                 partials: tuple | None = None, vjp: tuple | None = None,
+                 jvp: Callable | None = None, batch: Callable | None = None,
+                 band: Callable | None = None, sympy=None, sympy_matrix: Callable | None = None,
+                 elementwise: bool = False, commutative: bool = False,
+                 sum_signs: tuple | None = None, moves: bool = False, selects: bool = False,
+                 view: bool = False, readonly: bool = False, inplace: bool = False,
+                 weak_type: bool = False, differentiable: bool = True,
+                 label: Callable | None = None, show: Callable | None = None, cli: bool = False,
+                 arity: int | None = None, domain: tuple | None = None, samples: tuple = (),
+                 doc: str = "") -> None:
+        self.name = name
+        self.arity = arity
+        self.infer = infer
+        self.impl = impl
+        self.infix = infix
+        self.emitters = {"numpy": emit or self._call}
+        self.partials = partials
+        self.vjp = vjp
+        self.jvp = jvp
+        self.batch = batch
+        self.band = band
+        self.sympy = sympy
+        self.sympy_matrix = sympy_matrix
+        self.elementwise = elementwise
+        self.commutative = commutative
+        self.sum_signs = sum_signs
+        self.moves = moves
+        self.selects = selects
+        self.view = view
+        self.readonly = readonly
+        self.inplace = inplace
+        self.weak_type = weak_type
+        self.differentiable = differentiable
+        self.label = label
+        self.show = show
+        self.cli = cli
+        self.function: Callable | None = None
+        self.domain = domain
+        self.samples = samples
+        self.doc = doc
+
+    def emitter(self, backend: str) -> Callable:
+        """Decorator registering this op's emitter for ``backend``.
+
+        >>> @sg.op.REGISTRY["exp"].emitter("mybackend")
+        ... def emit(args, params, ctx): return f"xp.exp({args[0]})"
+        """
+        def register_emitter(fn: Callable) -> Callable:
+            self.emitters[backend] = fn
+            return fn
+        return register_emitter
+
+    def _call(self, args: list, params: dict, ctx) -> str:
+        """The default NumPy emitter: the infix operator, else a call of ``impl``."""
+        if self.infix and len(args) == 2:
+            return f"{args[0]} {self.infix} {args[1]}"
+        if self.infix:
+            return f"{self.infix}{args[0]}"
+        return f"{ctx.ref(self.impl)}({', '.join(args)}{kwargs_code(params)})"
+
+    def vjp_rule(self, position: int) -> Callable | None:
+        """The reverse rule for argument ``position``: ``(g, out, *args, **params) -> Expr``."""
+        if not self.differentiable:
+            return None
+        if self.vjp is not None:
+            return self.vjp[position]
+        partial = self.partials[position] if self.partials is not None else None
+        if partial is None:
+            return None
+        return lambda g, out, *args, **params: times(g, partial(out, *args, **params))
+
+    def jvp_rule(self) -> Callable | None:
+        """The forward rule ``(tangents, out, *args, **params) -> Expr | None``."""
+        if not self.differentiable:
+            return None
+        if self.jvp is not None or self.partials is None:
+            return self.jvp
+        return self._jvp_from_partials
+
+    def _jvp_from_partials(self, tangents, out, *args, **params):
+        """``ṫ = Σᵢ tᵢ · ∂ᵢ`` (each tangent has its argument's shape and broadcasts)."""
+        total = None
+        for t, partial in zip(tangents, self.partials):
+            if t is None or partial is None:
+                continue
+            term = times(t, partial(out, *args, **params))
+            if term is not None:
+                total = term if total is None else total + term
+        return total
+
+    def __repr__(self) -> str:
+        return f"<Op {self.name}>"
+
+
+def times(g, local):
+    """``g * local``; a local derivative of exactly 1 or -1 (``add``, ``sub``) skips the
+    product, and a number, a scalar constant or a scalar times an array goes first, as the
+    rewrites order a product (built in that order, it is not built twice)."""
+    if local is None:
+        return None
+    if isinstance(local, int) and local in (1, -1):
+        return g if local == 1 else -g
+    if getattr(local, "ndim", 0) == 0 and (g.ndim > 0 or getattr(local, "op", "constant") == "constant"):
+        return local * g
+    return g * local
+
+
+def kwargs_code(params: dict) -> str:
+    """``, key=value`` for each parameter (values are literals: ints, floats, strings, tuples)."""
+    return "".join(f", {k}={v!r}" for k, v in params.items())
+
+
+def register(op: Op, replace: bool = False) -> Op:
+    """Add an op to the registry (names are unique unless ``replace``)."""
+    if op.name in REGISTRY and not replace:
+        raise ValueError(f"op {op.name!r} is defined twice")
+    REGISTRY[op.name] = op
+    return op
