@@ -10,7 +10,7 @@ An op's rules, side by side (every pass reads these fields and nothing else abou
   without editing the op (:meth:`Op.emitter`).
 - ``partials``: for elementwise ops, the local derivative wrt each argument as an expression
   ``(out, *args) -> Expr | None``; the vjp and jvp rules follow from them.
-- ``vjp``: one reverse rule per argument ``(g, out, *args, **params) -> Expr | None``.
+- ``vjp``: one reverse rule per argument ``(g, out, *args, **params) -> Expr | Masked | None``.
 - ``jvp``: the forward rule for one tangent per argument, ``(tangents, out, *args, **params)``
   with None for a zero tangent; a tangent has its argument's shape.  Many tangents at once
   go through the batching rules, never through the jvp rule itself.
@@ -22,7 +22,7 @@ An op's rules, side by side (every pass reads these fields and nothing else abou
   the matrix-expression form.
 - properties: ``elementwise``, ``commutative``, ``sum_signs`` (``out = Σ sᵢ·argᵢ``),
   ``moves`` (the vjp only moves or zero-fills entries, so it moves a boolean mask too),
-  ``selects`` (``where``), ``view``/``readonly`` (the result may alias argument 0, read-only),
+  ``view``/``readonly`` (the result may alias argument 0, read-only),
   ``inplace`` (impl takes ``out=``), ``weak_type`` (a 0-d result stands for a Python number),
   ``differentiable``, ``label`` (an annotation naming its argument), ``cli`` (a function of the
   command line), ``function`` (the public function that builds it), ``arity`` (the number of
@@ -50,7 +50,7 @@ class Op:
                  jvp: Callable | None = None, batch: Callable | None = None,
                  band: Callable | None = None, sympy=None, sympy_matrix: Callable | None = None,
                  elementwise: bool = False, commutative: bool = False,
-                 sum_signs: tuple | None = None, moves: bool = False, selects: bool = False,
+                 sum_signs: tuple | None = None, moves: bool = False,
                  view: bool = False, readonly: bool = False, inplace: bool = False,
                  weak_type: bool = False, differentiable: bool = True,
                  label: Callable | None = None, show: Callable | None = None, cli: bool = False,
@@ -73,7 +73,6 @@ class Op:
         self.commutative = commutative
         self.sum_signs = sum_signs
         self.moves = moves
-        self.selects = selects
         self.view = view
         self.readonly = readonly
         self.inplace = inplace
@@ -151,6 +150,26 @@ def times(g, local):
     if getattr(local, "ndim", 0) == 0 and (g.ndim > 0 or getattr(local, "op", "constant") == "constant"):
         return local * g
     return g * local
+
+
+class Masked:
+    """A cotangent that is ``value`` where ``cond`` holds and exactly 0 elsewhere, as the vjp
+    rule of ``where`` returns it.  The reverse sweep keeps the mask apart from the graph
+    (so constant folding cannot merge it into the value), carries it through elementwise
+    ops and moves, and writes ``where(cond, value, 0)`` only where values mix: a product
+    with a local derivative that is inf or NaN outside the mask never meets the zeros.
+
+    >>> Masked(x > 0, g)
+    """
+
+    __slots__ = ("cond", "value")
+
+    def __init__(self, cond, value) -> None:
+        self.cond = cond
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"<Masked {self.value!r} where {self.cond!r}>"
 
 
 def kwargs_code(params: dict) -> str:

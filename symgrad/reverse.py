@@ -6,18 +6,19 @@ the adjoint into contributions for its arguments, built from symgrad ops, so the
 be compiled, printed, or differentiated again.  A missing adjoint is a symbolic zero and
 costs nothing.
 
-The ``where`` convention lives here: the adjoint ``where(c, ḡ, 0)`` that a select sends to
-a branch stays masked while it passes elementwise ops (the mask goes around each product
-with a local derivative, so ``0 · nan`` never happens) and ops that only move entries (the
-mask moves with them); it is materialised only where values mix.  So the branch not taken
-gets an exact zero with or without rewrites.
+The ``where`` convention lives here: ``where``'s vjp sends each branch a :class:`Masked`
+cotangent, which stays masked while it passes elementwise ops (the rule runs on the value
+and the mask goes around the result, so ``0 · nan`` never happens) and ops that only move
+entries (the mask moves with them).  It becomes ``where(c, value, 0)`` only where values mix
+(a sum over an axis the mask varies along, an op of another kind, the result).  So the
+branch not taken gets an exact zero, with or without rewrites.
 """
 from __future__ import annotations
 
+from .dims import broadcast_shapes
 from .expr import Expr, as_expr
-from .op import REGISTRY
-from .ops.banded import is_zero
-from .ops.elementwise import logical_and, logical_not, logical_or, where
+from .op import REGISTRY, Masked
+from .ops.elementwise import logical_and, logical_or, where
 from .ops.shape import broadcast_to, sum_to
 
 
@@ -29,7 +30,8 @@ def backprop(seeds: dict, wrt: list) -> dict:
     """
     g = next(iter(seeds.values())).g
     needed = g.ancestors(seeds)
-    active = g.descendants([w.node for w in wrt], needed)
+    wanted = {w.node for w in wrt}
+    active = g.descendants(wanted, needed)
     adjoint = dict(seeds)
     with g.marking_gradient():
         for node in sorted(active, reverse=True):
@@ -41,66 +43,64 @@ def backprop(seeds: dict, wrt: list) -> dict:
             args = [Expr(g, a) for a in attrs["args"]]
             out = Expr(g, node)
             params = dict(attrs["params"])
-            mask = masked(gbar) if op.elementwise or op.moves else None
+            if isinstance(gbar, Masked) and not (op.elementwise or op.moves):
+                gbar = materialize(gbar)
             for position, arg in enumerate(args):
                 rule = op.vjp_rule(position) if arg.node in active else None
                 if rule is None or arg.dtype.kind != "f":
                     continue
-                if mask is None:
-                    contribution = rule(gbar, out, *args, **params)
+                if isinstance(gbar, Masked):
+                    contribution = _masked_rule(op, rule, gbar, out, args, params)
                 else:
-                    contribution = _masked_rule(op, rule, mask, out, args, params)
+                    contribution = rule(gbar, out, *args, **params)
                 if contribution is None:
                     continue
-                contribution = _fit(as_expr(contribution, arg), arg)
+                contribution = _fit(contribution, arg)
                 previous = adjoint.get(arg.node)
                 adjoint[arg.node] = contribution if previous is None else _add(previous, contribution)
-    return adjoint
+        return {node: materialize(a) for node, a in adjoint.items() if node in wanted}
 
 
-def masked(e: Expr):
-    """``(condition, value)`` when ``e`` is ``where(c, v, 0)`` or ``where(c, 0, v)`` (the
-    condition then negated), else None."""
-    if not REGISTRY[e.op].selects:
-        return None
-    c, a, b = e.args
-    if is_zero(b):
-        return c, a
-    return (logical_not(c), b) if is_zero(a) else None
+def materialize(a) -> Expr:
+    """A masked cotangent as the expression ``where(cond, value, 0)``; others as they are."""
+    return where(a.cond, a.value, 0.0) if isinstance(a, Masked) else a
 
 
-def remask(cond: Expr, value: Expr) -> Expr:
-    """``where(cond, value, 0)``; a masked ``value`` gives one mask, both conditions."""
-    inner = masked(value)
-    if inner is not None:
-        cond, value = logical_and(cond, inner[0]), inner[1]
-    return where(cond, value, 0.0)
+def _mask(cond: Expr, value) -> Masked:
+    """``value`` (an Expr, or Masked itself) masked by ``cond`` too."""
+    if isinstance(value, Masked):
+        return Masked(logical_and(cond, value.cond), value.value)
+    return Masked(cond, value)
 
 
-def _masked_rule(op, rule, mask: tuple, out: Expr, args: list, params: dict):
-    """The contribution of a masked adjoint ``where(c, v, 0)``: the rule applied to ``v``
-    inside the mask (an elementwise op keeps the positions, a move moves the mask too)."""
-    cond, value = mask
-    inner = rule(value, out, *args, **params)
+def _masked_rule(op, rule, gbar: Masked, out: Expr, args: list, params: dict):
+    """The contribution of a masked adjoint: the rule applied to its value inside the mask
+    (an elementwise op keeps the positions, a move moves the mask too)."""
+    inner = rule(gbar.value, out, *args, **params)
     if inner is None:
         return None
+    cond = gbar.cond
     if op.moves:
         cond = rule(broadcast_to(cond, out.dims), out, *args, **params)
-    return remask(cond, as_expr(inner, value))
+    return _mask(cond, inner if isinstance(inner, Masked) else as_expr(inner, gbar.value))
 
 
-def _fit(contribution: Expr, arg: Expr) -> Expr:
+def _fit(contribution, arg: Expr):
     """Undo broadcasting: sum the contribution down to the argument's shape (a mask that
     does not vary along the summed axes stays outside the sum); undo implicit promotion: a
     float32 argument of a float64 result gets a float32 adjoint."""
+    if isinstance(contribution, Masked):
+        cond, value = contribution.cond, as_expr(contribution.value, arg)
+        full = broadcast_shapes("where", [cond.dims, value.dims], ["condition", "value"])
+        if full == arg.dims:
+            return Masked(cond, _fit(value, arg))
+        summed = _summed_mask(cond, full, arg.dims)
+        if summed is None:
+            return _fit(materialize(Masked(cond, value)), arg)
+        return Masked(summed, _fit(sum_to(broadcast_to(value, full), arg.dims), arg))
+    contribution = as_expr(contribution, arg)
     if contribution.dims != arg.dims:
-        mask = masked(contribution)
-        cond = None if mask is None else _summed_mask(mask[0], contribution.dims, arg.dims)
-        if cond is not None:
-            value = broadcast_to(mask[1], contribution.dims)
-            contribution = remask(cond, sum_to(value, arg.dims))
-        else:
-            contribution = sum_to(contribution, arg.dims)
+        contribution = sum_to(contribution, arg.dims)
     if contribution.dims != arg.dims:
         contribution = broadcast_to(contribution, arg.dims)
     if contribution.dtype != arg.dtype:
@@ -121,11 +121,10 @@ def _summed_mask(cond: Expr, dims: tuple, target: tuple):
     return cond[tuple(0 if i in dropped else slice(None) for i in range(cond.ndim))] if dropped else cond
 
 
-def _add(p: Expr, q: Expr) -> Expr:
+def _add(p, q):
     """``p + q`` of two contributions; masked ones stay masked (by either condition)."""
-    mp, mq = masked(p), masked(q)
-    if mp is None or mq is None:
-        return p + q
-    if mp[0] == mq[0]:
-        return where(mp[0], mp[1] + mq[1], 0.0)
-    return where(logical_or(mp[0], mq[0]), p + q, 0.0)
+    if isinstance(p, Masked) and isinstance(q, Masked):
+        if p.cond == q.cond:
+            return Masked(p.cond, p.value + q.value)
+        return Masked(logical_or(p.cond, q.cond), materialize(p) + materialize(q))
+    return materialize(p) + materialize(q)

@@ -28,7 +28,7 @@ from ..dims import broadcast_shapes
 from ..dtypes import FLOAT64, result_dtype
 from ..expr import Expr, apply, as_expr, constant, expr_method, is_constant
 from ..lazy import sympy
-from ..op import REGISTRY, Op, register
+from ..op import REGISTRY, Masked, Op, register
 from .banded import LOST, banded, elementwise_band
 from .shape import elementwise_batch
 
@@ -324,9 +324,9 @@ def _where_matrix(tr, attrs, c, a, b):
 
 
 elementwise("where", np.where, None, lambda c, a, b: sympy.Piecewise((a, c), (b, True)),
-            arity=3, infer=_where_infer, inplace=False, selects=True, cli=True, domain=None,
-            vjp=(None, lambda g, out, c, a, b: where(c, g, 0.0),
-                 lambda g, out, c, a, b: where(c, 0.0, g)),
+            arity=3, infer=_where_infer, inplace=False, cli=True, domain=None,
+            vjp=(None, lambda g, out, c, a, b: Masked(c, g),
+                 lambda g, out, c, a, b: Masked(logical_not(c), g)),
             jvp=_where_jvp, band=_where_band, sympy_matrix=_where_matrix,
             doc="x where cond else y")
 
