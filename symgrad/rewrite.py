@@ -372,7 +372,7 @@ def _shifted_by_max(x: Expr) -> bool:
 
 
 def _example_broadcast(x, y, z):
-    return dict(x=broadcast_to(x[:, None], (3, 3)), y=y * z[:, None])
+    return dict(x=broadcast_to(x[:, None], x.dims * 2), y=y * z[:, None])
 
 
 # -- the tables -------------------------------------------------------------------------------
@@ -393,14 +393,14 @@ CANONICALIZE = [
     Rule("-(x - y) = y - x", P.neg(P.sub(x, y)), lambda x, y: y - x),
     Rule("1 x = x", P.mul(1, x), lambda x: x),
     Rule("0 x = 0", P.mul(c, x), _zeros_of("mul"), when=lambda c, x: is_constant(c, 0),
-         example=lambda x, y, z: dict(c=constant(np.zeros(3)), x=x)),
+         example=lambda x, y, z: dict(c=constant(0.0), x=x)),
     Rule("-1 x = -x", P.mul(-1, x), lambda x: -x),
     Rule("(-x) y = -(x y)", P.mul(P.neg(x), y), lambda x, y: -(x * y)),
     Rule("x (1/y) = x / y", P.mul(x, P.div(1, y)), lambda x, y: x / y, domain=(0.5, 2)),
     Rule("x^m x^n = x^(m+n)", P.mul(x, y), _mul_merge_powers,
          example=lambda x, y, z: dict(x=x ** 2, y=x ** 3)),
     Rule("scalar products in one operand order", P.mul(x, y), _mul_commute,
-         example=lambda x, y, z: dict(x=y[1], y=x[0])),
+         example=lambda x, y, z: dict(y=x[0], x=y[1])),
     Rule("constants leave scalar products", P.mul(x, y), _mul_constant_out,
          example=lambda x, y, z: dict(x=2 * x[0], y=y[1])),
     Rule("x / 1 = x", P.div(x, 1), lambda x: x),
@@ -414,10 +414,11 @@ CANONICALIZE = [
                                       inner=(1, 2, 0), outer=(0, 2, 1))),
     Rule("reshape of a reshape", P.reshape(P.reshape(x, shape=inner), shape=outer),
          lambda x, inner, outer: apply("reshape", x, shape=outer),
-         example=lambda x, y, z: dict(x=x[:, None] * y, inner=(9,), outer=(1, 9))),
+         example=lambda x, y, z: dict(x=x[:, None] * y, inner=(x.dims[0] ** 2,),
+                                      outer=(1, x.dims[0] ** 2))),
     Rule("broadcast of a broadcast", P.broadcast_to(P.broadcast_to(x, shape=inner), shape=outer),
          lambda x, inner, outer: apply("broadcast_to", x, shape=outer),
-         example=lambda x, y, z: dict(x=x, inner=(2, 3), outer=(4, 2, 3))),
+         example=lambda x, y, z: dict(x=x, inner=(2, *x.dims), outer=(4, 2, *x.dims))),
     Rule("the gradient of a constant is stopped already", P.stop_gradient(x), lambda x: x,
          when=lambda x: x.op in ("constant", "fill", "stop_gradient"),
          example=lambda x, y, z: dict(x=constant(np.arange(3.0)))),
@@ -426,7 +427,7 @@ CANONICALIZE = [
     Rule("where on a constant condition", P.where(c, x, y),
          lambda c, x, y: x if c.attrs["value"].all() else y,
          when=lambda c, x, y: c.op == "constant" and (c.attrs["value"].all() or not c.attrs["value"].any()),
-         example=lambda x, y, z: dict(c=constant(np.ones(3, bool)), x=x, y=y)),
+         example=lambda x, y, z: dict(c=constant(True), x=x, y=y)),
     Rule("where(c, where(c, x, y), z) = where(c, x, z)", P.where(c, P.where(c, x, y), z),
          lambda c, x, y, z: where(c, x, z), example=lambda x, y, z: dict(c=x > 0, x=x, y=y, z=z)),
     Rule("where(c, x, where(c, y, z)) = where(c, x, z)", P.where(c, x, P.where(c, y, z)),
@@ -445,7 +446,7 @@ STABILIZE = [
     Rule("log(sum(exp(x))) = logsumexp(x)", P.log(P.sum(P.exp(x), axis=axis, keepdims=keepdims)),
          lambda x, axis, keepdims: logsumexp(x, axis, keepdims),
          when=lambda x, axis, keepdims: not _shifted_by_max(x),
-         example=lambda x, y, z: dict(x=x[:, None] * y, axis=(1,), keepdims=False)),
+         example=lambda x, y, z: dict(x=x[:, None] + y, axis=(1,), keepdims=False)),
 ]
 
 SPECIALIZE = [
@@ -455,7 +456,7 @@ SPECIALIZE = [
            example=_example_broadcast, domain=(0.5, 2))
       for op in ("add", "sub", "mul", "div", "maximum", "minimum")),
     Rule("where before broadcasting", P.where(c, x, y), _drop_broadcast("where"),
-         example=lambda x, y, z: dict(c=broadcast_to(z[:, None] > 0, (3, 3)), x=x, y=y)),
+         example=lambda x, y, z: dict(c=broadcast_to(z[:, None] > 0, x.dims * 2), x=x, y=y)),
 ]
 
 GROUPS = {"canonicalize": CANONICALIZE, "stabilize": STABILIZE, "specialize": SPECIALIZE}
