@@ -52,10 +52,11 @@ class Var:
 class Pat:
     """``op(*args, **params)`` as a pattern; args are patterns, Vars or numbers."""
 
-    __slots__ = ("op", "args", "params")
+    __slots__ = ("op", "args", "params", "commutes")
 
     def __init__(self, op: str, args: tuple, params: dict) -> None:
         self.op, self.args, self.params = op, args, params
+        self.commutes = not all(isinstance(p, Var) for p in args)
 
     def __repr__(self) -> str:
         inner = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.params.items()]
@@ -101,12 +102,16 @@ def _match(pattern, e, found: dict) -> bool:
         if bound is found:
             found[pattern.name] = e
             return True
-        return bound == e if isinstance(e, Expr) else bound is e or bound == e
+        return bound.node == e.node if isinstance(e, Expr) else bound is e or bound == e
     if isinstance(pattern, Pat):
-        if not isinstance(e, Expr) or e.op != pattern.op or len(e.attrs["args"]) != len(pattern.args):
+        if not isinstance(e, Expr) or e.op != pattern.op:
             return False
-        args, params = e.args, e.params
-        for order in _orders(REGISTRY[e.op], pattern, args):
+        nodes = e.attrs["args"]
+        if len(nodes) != len(pattern.args):
+            return False
+        args = tuple([Expr(e.g, a) for a in nodes])
+        params = dict(e.attrs["params"])
+        for order in _orders(REGISTRY[e.op], pattern.commutes, args):
             trial = dict(found)
             if _match_node(pattern, order, params, trial):
                 found.update(trial)
@@ -117,11 +122,10 @@ def _match(pattern, e, found: dict) -> bool:
     return e == pattern
 
 
-def _orders(op, pattern: Pat, args: tuple) -> tuple:
-    """The argument orders to try: both for a commutative op, unless the pattern's two
-    arguments are plain variables (then the swapped match says nothing new)."""
-    if op.commutative and len(args) == 2 and args[0] != args[1] \
-            and not all(isinstance(p, Var) for p in pattern.args):
+def _orders(op, commutes: bool, args: tuple) -> tuple:
+    """The argument orders to try: both for a commutative op when the pattern's arguments
+    are not all plain variables (then the swapped match says nothing new)."""
+    if commutes and op.commutative and len(args) == 2 and args[0].node != args[1].node:
         return args, args[::-1]
     return (args,)
 
@@ -130,13 +134,17 @@ def _match_node(pattern: Pat, args, params: dict, found: dict) -> bool:
     for key, p in pattern.params.items():
         if key not in params or not _match(p, params[key], found):
             return False
-    return all([_match(p, a, found) for p, a in zip(pattern.args, args)])
+    for p, a in zip(pattern.args, args):
+        if not _match(p, a, found):
+            return False
+    return True
 
 
 class Rule:
     """``pattern -> replace(**bindings)`` when ``when(**bindings)``; ``example(x, y, z)`` gives
     bindings (from three vectors) where the rule applies, for its test, and ``domain`` the
-    values its test draws.
+    values its test draws.  A pattern whose arguments are distinct plain variables calls
+    ``when`` and ``replace`` with the arguments in order (no matching to do).
 
     >>> Rule("log(exp(x)) = x", P.log(P.exp(x)), lambda x: x)
     """
@@ -145,12 +153,23 @@ class Rule:
                  example: Callable | None = None, domain: tuple = (-2.0, 2.0)) -> None:
         self.name, self.pattern, self.replace, self.when = name, pattern, replace, when
         self.example, self.domain = example, domain
+        names = [p.name for p in pattern.args if isinstance(p, Var)]
+        self.direct = len(names) == len(set(names)) == len(pattern.args) and not pattern.params
+        # what each argument's op must be, for a quick look before matching (None: any)
+        self.arg_ops = tuple(None if isinstance(p, Var) else p.op if isinstance(p, Pat)
+                             else "constant" for p in pattern.args)
 
     def apply(self, op, args: tuple, params: dict):
         """The replacement for the node ``op(*args, **params)``, or None."""
-        if len(args) != len(self.pattern.args):
+        if len(args) != len(self.arg_ops):
             return None
-        for order in _orders(op, self.pattern, args):
+        if self.direct:
+            if self.when is not None and not self.when(*args):
+                return None
+            return self.replace(*args)
+        for order in _orders(op, self.pattern.commutes, args):
+            if not all([r is None or r == a.op for r, a in zip(self.arg_ops, order)]):
+                continue
             found: dict = {}
             if _match_node(self.pattern, order, params, found) and (
                     self.when is None or self.when(**found)):
@@ -173,9 +192,8 @@ def _scalar_const(e: Expr) -> bool:
 
 
 def _zeros_of(op: str):
-    """Zeros of the shape and dtype ``op(a, b)`` has (the operands bound in order)."""
-    def zeros(**bound):
-        a, b = bound.values()
+    """Zeros of the shape and dtype ``op(a, b)`` has."""
+    def zeros(a, b):
         return fill(broadcast_shapes(op, [a.dims, b.dims], ["a", "b"]), 0.0,
                     result_dtype([a, b]), a.g)
     return zeros
@@ -327,7 +345,7 @@ def _canonical_sum(op: str):
         pieces = _pieces(*flat)
         dtype = x.dtype if x.ndim or not y.ndim else y.dtype
         if not pieces:
-            return _zeros_of(op)(x=x, y=y)
+            return _zeros_of(op)(x, y)
         if len(pieces) == 1:
             return _piece(x.g, *pieces[0], dtype)
         (node, coef), rest = pieces[-1], pieces[:-1]
@@ -356,8 +374,7 @@ def _is_chain(e: Expr, pieces: list, known: set) -> bool:
 def _drop_broadcast(op: str):
     """``broadcast_to(s) * y -> s * y`` when y has the full shape already,
     ``c * broadcast_to(s) -> broadcast_to(c * s)`` otherwise."""
-    def rule(**bound):
-        args = list(bound.values())
+    def rule(*args):
         if "broadcast_to" not in [a.op for a in args]:
             return None
         full = broadcast_shapes(op, [a.dims for a in args], [a.op for a in args])

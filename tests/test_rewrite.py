@@ -10,6 +10,7 @@ import pytest
 import sympy
 
 import symgrad as sg
+from symgrad.op import REGISTRY
 from symgrad.rewrite import GROUPS
 
 RULES = [pytest.param(group, rule, id=f"{group}: {rule.name}")
@@ -18,13 +19,15 @@ EDGES = np.array([-1000.0, -30.0, 0.0, 30.0, 1000.0])
 
 
 def _instance(rule):
-    """``(symbols, before, after)`` of the rule's example, in a graph without rewrites."""
+    """``(symbols, before, after)`` of the rule's example, in a graph without rewrites: the
+    pattern built, and the rule applied to that node (matching included)."""
     symbols = [sg.vector(v, 5) for v in "xyz"]
     if rule.example is not None:
         bindings = rule.example(*symbols)
     else:
         bindings = {v.name: s for v, s in zip(rule.pattern.variables(), symbols)}
-    return symbols, rule.pattern.build(bindings), rule.replace(**bindings)
+    before = rule.pattern.build(bindings)
+    return symbols, before, rule.apply(REGISTRY[before.op], before.args, before.params)
 
 
 @pytest.mark.parametrize("group, rule", RULES)

@@ -11,7 +11,7 @@ from ..expr import Expr, apply
 from ..op import REGISTRY, Op, register
 from .elementwise import elementwise
 
-_USER_OPS: set = set()  # names defop made: only these may be defined again
+USER_OPS: set = set()  # names defop made: only these may be defined again
 _LITERALS = (numbers.Number, str, bool, type(None), np.generic)
 
 
@@ -50,7 +50,7 @@ def defop(name: str, impl: Callable, *, partials=None, shape: Callable | None = 
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise SymgradError(f"defop: the name must be an identifier such as 'my_erf', got {name!r}")
-    if name in REGISTRY and name not in _USER_OPS:
+    if name in REGISTRY and name not in USER_OPS:
         raise SymgradError(f"defop: {name!r} is a built-in op of symgrad; choose another name")
     if not callable(impl):
         raise SymgradError(f"defop {name!r}: impl must be callable, got {impl!r}")
@@ -68,7 +68,7 @@ def defop(name: str, impl: Callable, *, partials=None, shape: Callable | None = 
         register(Op(name, shape, impl, vjp=vjp, jvp=jvp, batch=batch, sympy=sympy, arity=arity,
                     differentiable=vjp is not None or jvp is not None, domain=domain, doc=doc),
                  replace=True)
-    _USER_OPS.add(name)
+    USER_OPS.add(name)
 
     def fn(*args, **params) -> Expr:
         if arity is not None and len(args) != arity:
