@@ -10,6 +10,7 @@ it.  Arguments are checked and named dimensions bound before the generated code 
 """
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import linecache
@@ -115,6 +116,12 @@ class Backend:
 
 
 NUMPY = Backend("numpy", {"np": np, "rt": runtime})
+
+
+@functools.cache
+def _dtype_code(dtype: np.dtype) -> str:
+    """``np.float64`` for float64 (NumPy computes a dtype's name anew each time)."""
+    return f"np.{dtype.name}"
 
 
 def _literal(value: np.ndarray) -> str:
@@ -385,7 +392,7 @@ def _generate(inputs: list, outputs: list, backend: Backend):
         op = REGISTRY[attrs["op"]]
         args = [names[a] for a in attrs["args"]]
         out = names[reuse[node]] if node in reuse else None
-        ctx.dtype = f"np.{attrs['dtype'].name}"
+        ctx.dtype = _dtype_code(attrs["dtype"])
         lines.append(f"    {names[node]} = {backend.emit(op, args, dict(attrs['params']), ctx, out)}")
         if step in release:
             lines.append(f"    del {', '.join(names[n] for n in release[step])}")
@@ -409,7 +416,7 @@ def _output_code(g, node: int, names: dict, input_nodes: set, roots: set) -> str
     attrs = g[node]
     name = names[node]
     if attrs["shape"] == ():
-        return f"np.{attrs['dtype'].name}({name})"
+        return f"{_dtype_code(attrs['dtype'])}({name})"
     root, readonly = node, False
     while REGISTRY[g[root]["op"]].view:
         readonly |= REGISTRY[g[root]["op"]].readonly

@@ -283,7 +283,14 @@ def _wrap(value, like: list, g: Graph, op: str) -> Expr:
     if isinstance(value, Expr):
         return value
     if isinstance(value, numbers.Number) and not isinstance(value, np.generic):
-        return constant(value, scalar_dtype(value, like), g)
+        dtype = scalar_dtype(value, like)
+        key = (value, dtype)  # 0 and -0.0 are equal keys, so zeros are not remembered
+        node = g.numbers.get(key) if value else None
+        if node is None:
+            node = constant(value, dtype, g).node
+            if value:
+                g.numbers[key] = node
+        return Expr(g, node)
     if isinstance(value, (np.ndarray, np.generic, list, tuple)):
         return constant(value, graph=g)
     raise SymgradError(f"{op}: cannot use {type(value).__name__} {value!r} as an operand")

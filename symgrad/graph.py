@@ -40,6 +40,7 @@ class Graph:
         self._synced = 0  # nodes below this id are in the networkx graph
         self._ids = itertools.count()
         self._marking_gradient = 0
+        self.numbers: dict = {}  # (Python number, dtype) -> its constant node
         self.cache: dict = {}  # memos that live as long as the graph: Expr.eval's compiled
         # functions, the canonical sums the rewrites have seen, earlier jvp sweeps
 

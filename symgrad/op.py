@@ -139,15 +139,21 @@ class Op:
         return f"<Op {self.name}>"
 
 
+def operand_order(e) -> tuple:
+    """The canonical order of a product's operands: scalar constants, then scalars, then
+    arrays, each by node id.  The rewrites put products in this order; rules that build
+    products use it too, so a product is built once, not built and then reordered."""
+    return (not (e.op == "constant" and not e.dims), len(e.dims) > 0, e.node)
+
+
 def times(g, local):
-    """``g * local``; a local derivative of exactly 1 or -1 (``add``, ``sub``) skips the
-    product, and a number, a scalar constant or a scalar times an array goes first, as the
-    rewrites order a product (built in that order, it is not built twice)."""
+    """``g * local`` with the operands in canonical order; a local derivative of exactly 1
+    or -1 (``add``, ``sub``) skips the product, and a Python number goes first."""
     if local is None:
         return None
     if isinstance(local, int) and local in (1, -1):
         return g if local == 1 else -g
-    if getattr(local, "ndim", 0) == 0 and (g.ndim > 0 or getattr(local, "op", "constant") == "constant"):
+    if not hasattr(local, "node") or operand_order(local) < operand_order(g):
         return local * g
     return g * local
 

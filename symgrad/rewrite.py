@@ -28,7 +28,7 @@ import numpy as np
 from .dims import broadcast_shapes, size_of
 from .dtypes import result_dtype
 from .expr import Expr, apply, constant, is_constant, rewrite_hooks
-from .op import REGISTRY
+from .op import REGISTRY, operand_order
 from .ops.elementwise import int_power, log, sigmoid, softplus, where
 from .ops.linalg import transpose
 from .ops.reduce import logsumexp
@@ -158,6 +158,7 @@ class Rule:
         # what each argument's op must be, for a quick look before matching (None: any)
         self.arg_ops = tuple(None if isinstance(p, Var) else p.op if isinstance(p, Pat)
                              else "constant" for p in pattern.args)
+        self.needs = frozenset(o for o in self.arg_ops if o is not None)
 
     def apply(self, op, args: tuple, params: dict):
         """The replacement for the node ``op(*args, **params)``, or None."""
@@ -168,7 +169,7 @@ class Rule:
                 return None
             return self.replace(*args)
         for order in _orders(op, self.pattern.commutes, args):
-            if not all([r is None or r == a.op for r, a in zip(self.arg_ops, order)]):
+            if not self._may_match(order):
                 continue
             found: dict = {}
             if _match_node(self.pattern, order, params, found) and (
@@ -177,6 +178,13 @@ class Rule:
                 if better is not None:
                     return better
         return None
+
+    def _may_match(self, args) -> bool:
+        """The arguments' ops are the ones the pattern asks for (a look before matching)."""
+        for required, a in zip(self.arg_ops, args):
+            if required is not None and required != a.op:
+                return False
+        return True
 
     def __repr__(self) -> str:
         return f"<Rule {self.name}>"
@@ -206,13 +214,8 @@ def _zeros_of(op: str):
 # a fixed order (like terms merged).  With forward mode this keeps ``sg.diff(f, x, n)``
 # polynomial in n (Leibniz's rule falls out of the merged terms).
 
-def _order(e: Expr) -> tuple:
-    """Operand order: scalar constants, then scalars, then arrays, each by node id."""
-    return (not _scalar_const(e), e.ndim > 0, e.node)
-
-
 def _mul_commute(x, y):
-    return y * x if _order(y) < _order(x) else None
+    return y * x if operand_order(y) < operand_order(x) else None
 
 
 def _mul_constant_out(x, y):
@@ -335,6 +338,11 @@ def _canonical_sum(op: str):
         if (op, x.node, y.node) in known:
             return None
         dims = broadcast_shapes(op, [x.dims, y.dims], ["a", "b"])
+        if x.node != y.node and _is_term(x, dims) and _is_term(y, dims):
+            if op == "add" and y.node < x.node:  # two plain terms: in node order
+                return y + x
+            known.add((op, x.node, y.node))
+            return None
         long = x.g.cache.setdefault("sums beyond _MAX_TERMS", set())
         flat = None  # a sum holding a too-long sum of its shape is too long: no walk needed
         if not (_in_sums(x, dims, long) or _in_sums(y, dims, long)):
@@ -355,6 +363,14 @@ def _canonical_sum(op: str):
             return None
         return _build_sum(x.g, pieces, dtype)
     return rule
+
+
+def _is_term(e: Expr, dims: tuple) -> bool:
+    """True when :func:`_sum_terms` reads ``e`` as one term with coefficient 1 (the common
+    case, decided without the walk)."""
+    if e.op == "constant" and not e.dims or REGISTRY[e.op].sum_signs is not None:
+        return False
+    return e.dims != dims or not (e.op == "mul" and _scalar_const(Expr(e.g, e.attrs["args"][0])))
 
 
 def _in_sums(e: Expr, dims: tuple, sums: set) -> bool:
@@ -396,7 +412,8 @@ def _example_broadcast(x, y, z):
 CANONICALIZE = [
     Rule("x + 0 = x", P.add(x, 0), lambda x: x, example=lambda x, y, z: dict(x=x)),
     Rule("x + (-y) = x - y", P.add(x, P.neg(y)), lambda x, y: x - y),
-    Rule("x + x = 2x", P.add(x, x), lambda x: 2 * x),
+    Rule("x + x = 2x", P.add(x, y), lambda x, y: 2 * x, when=lambda x, y: x.node == y.node,
+         example=lambda x, y, z: dict(x=x, y=x)),
     Rule("x - 0 = x", P.sub(x, 0), lambda x: x),
     Rule("0 - x = -x", P.sub(0, x), lambda x: -x),
     Rule("x - (-y) = x + y", P.sub(x, P.neg(y)), lambda x, y: x + y),
@@ -490,8 +507,16 @@ def rewrite(op, args: tuple, params: dict, shape: tuple, dtype) -> Expr | None:
     if args and op.impl is not None and all([a.op == "constant" for a in args]) \
             and _foldable(shape, args):
         return _fold(op, args, params, dtype)
+    present = {a.op for a in args}
     for rule in RULES.get(op.name, ()):
-        better = rule.apply(op, args, params)
+        if rule.direct:  # Rule.apply without a call: this loop runs for every node built
+            if rule.when is not None and not rule.when(*args):
+                continue
+            better = rule.replace(*args)
+        elif rule.needs <= present:
+            better = rule.apply(op, args, params)
+        else:
+            continue
         if better is not None and better.dims == tuple(shape) and better.dtype == dtype:
             return better
     return None
