@@ -1,14 +1,18 @@
-"""Shared helpers of the benchmark scripts: one BLAS thread, fair interleaved timing, memory.
+"""Shared helpers of the benchmark scripts: one CPU, one BLAS thread, fair interleaved
+timing, memory.
 
-Import this module before NumPy: the thread count of the BLAS and OpenMP pools is read from
-the environment when NumPy is first imported.
+Import this module before NumPy and before any peer (JAX, CasADi): the process is pinned to
+one CPU (XLA otherwise uses every core, whatever its flags say) and the thread count of the
+BLAS and OpenMP pools is read from the environment when NumPy is first imported.
 """
 from __future__ import annotations
 
 import os
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_var] = "1"
+if hasattr(os, "sched_setaffinity"):
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS"):
+    os.environ[_var] = "1" if _var != "XLA_FLAGS" else "--xla_cpu_multi_thread_eigen=false"
 
 import gc  # noqa: E402  (after the environment is set)
 import resource  # noqa: E402
@@ -32,12 +36,14 @@ def threads() -> str:
 
 
 def environment() -> str:
-    """NumPy version and the OpenBLAS variables that change its speed, if set."""
+    """NumPy version, the CPUs this process may use, and the OpenBLAS variables that change
+    its speed, if set."""
     tuned = [f"{v}={os.environ[v]}" for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
              if v in os.environ]
     note = ("; WARNING " + " ".join(tuned) + " is set (slows BLAS; unset it for reported numbers)"
             if tuned else "")
-    return f"numpy {np.__version__}{note}"
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
+    return f"numpy {np.__version__}, pinned to CPU {cpus}{note}"
 
 
 def per_call(fns: dict, repeats: int = 21, budget: float = 0.02) -> dict:

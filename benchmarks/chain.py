@@ -1,16 +1,21 @@
-"""A 10,000-deep scalar chain: time to build, differentiate and compile, peak memory, and the
-compiled gradient's per-call time against a hand-written forward + backward loop.
+"""Deep scalar chains: the time to build, differentiate and compile, beside CasADi SX.
 
-The chain is 10,000 Euler steps ``x <- x + h * f_k(x)`` of an ODE whose right-hand side cycles
-through ``sin``, ``tanh`` and ``sigmoid - 1/2``: no rewrite can collapse it and the derivative
-stays of order one.  Target: build + grad + compile under 3 s.
+1. 10,000 Euler steps ``x <- x + h * f_k(x)`` of an ODE whose right-hand side cycles through
+   ``sin``, ``tanh`` and ``sigmoid - 1/2`` (no rewrite can collapse it): build, grad and
+   compile times, peak memory, and the compiled gradient's per-call time against a
+   hand-written forward + backward loop.  Target: build + grad + compile under 3 s.
+2. The chain ``x <- sin(x)·x + 0.5·exp(-x²)`` at depths 200, 2,000 and 20,000: derive +
+   compile (build, gradient, compiled function of value and derivative) for symgrad and,
+   when it is installed, CasADi SX (build, ``gradient``, ``Function``), interleaved, with
+   their ratio.  Target: symgrad no slower than CasADi at every depth.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/chain.py
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/chain.py [depth of part 1]
 """
 from __future__ import annotations
 
 import math
 import sys
+import time
 
 import _harness as H  # first: pins the thread count before NumPy loads
 
@@ -20,6 +25,7 @@ import symgrad as sg
 
 DEPTH = 10_000
 H_STEP = 1e-3
+CASADI_DEPTHS = {200: 5, 2_000: 3, 20_000: 1}  # depth: repeats (the least time is reported)
 RIGHT_HAND_SIDES = (sg.sin, sg.tanh, lambda x: sg.sigmoid(x) - 0.5)
 
 
@@ -65,6 +71,49 @@ def numpy_loop(x0, depth: int = DEPTH, lib=np):
     return x, g
 
 
+def derive_symgrad(depth: int) -> float:
+    """Seconds to build ``x <- sin(x)·x + 0.5·exp(-x²)``, differentiate and compile it."""
+    start = time.perf_counter()
+    with sg.Graph():
+        x0 = sg.scalar("x")
+        x = x0
+        for _ in range(depth):
+            x = sg.sin(x) * x + 0.5 * sg.exp(-x * x)
+        sg.function([x0], [x, sg.grad(x, x0)])
+    return time.perf_counter() - start
+
+
+def derive_casadi(ca, depth: int) -> float:
+    """The same with CasADi's SX graph: build, ``gradient``, ``Function``."""
+    start = time.perf_counter()
+    x0 = ca.SX.sym("x")
+    x = x0
+    for _ in range(depth):
+        x = ca.sin(x) * x + 0.5 * ca.exp(-x * x)
+    ca.Function("f", [x0], [x, ca.gradient(x, x0)])
+    return time.perf_counter() - start
+
+
+def against_casadi() -> None:
+    try:
+        import casadi as ca
+    except ImportError:
+        print("CasADi is not installed (pip install casadi): the comparison is left out")
+        return
+    print(f"chain x <- sin(x)*x + 0.5*exp(-x^2): derive + compile (least of interleaved runs), "
+          f"CasADi {ca.__version__}")
+    for depth, repeats in CASADI_DEPTHS.items():
+        ours, theirs = [], []
+        for r in range(repeats):
+            order = (0, 1) if r % 2 == 0 else (1, 0)
+            for who in order:
+                (ours if who == 0 else theirs).append(
+                    derive_symgrad(depth) if who == 0 else derive_casadi(ca, depth))
+        s, c = min(ours), min(theirs)
+        print(f"  depth {depth:6d}: symgrad {s:8.3f} s  CasADi SX {c:8.3f} s  ratio {s / c:6.2f} "
+              f"(target <= 1: {'met' if s <= c else 'MISSED'})")
+
+
 def main() -> None:
     depth = int(sys.argv[1]) if len(sys.argv) > 1 else DEPTH
     print(H.environment())
@@ -95,6 +144,7 @@ def main() -> None:
     s, n, m = (times[k][0] for k in ("symgrad", "numpy loop", "math loop"))
     print(f"chain per call (min of 7): symgrad {H.ms(s)}, hand-written loop on NumPy scalars "
           f"{H.ms(n)}, ratio {s / n:.2f}; same loop on Python floats with math {H.ms(m)}")
+    against_casadi()
 
 
 if __name__ == "__main__":
