@@ -10,20 +10,24 @@ from .expr import Expr, as_expr, symbol
 from .ops.reduce import sum as sum_
 
 
-def central_difference(fn, args: list, i: int, eps: float) -> np.ndarray:
-    """The gradient of the scalar ``fn(*args)`` wrt ``args[i]``, entry by entry:
-    ``(f(p + eps e) - f(p - eps e)) / (2 eps)``."""
-    numeric = np.zeros(np.shape(args[i]))
-    for idx in np.ndindex(*numeric.shape):
-        unit = np.zeros(numeric.shape)
+def central_difference(fn, args: list, i: int, eps: float = 1e-6) -> np.ndarray:
+    """The derivative of ``fn(*args)`` wrt ``args[i]``, entry by entry, shape
+    ``out.shape + args[i].shape``: ``(f(p + eps e) - f(p - eps e)) / (2 eps)``."""
+    numeric = None
+    for idx in np.ndindex(*np.shape(args[i])):
+        unit = np.zeros(np.shape(args[i]))
         unit[idx] = eps
         up, down = list(args), list(args)
         up[i], down[i] = args[i] + unit, args[i] - unit
-        numeric[idx] = (fn(*up) - fn(*down)) / (2 * eps)
-    return numeric
+        column = (np.asarray(fn(*up), float) - np.asarray(fn(*down), float)) / (2 * eps)
+        if numeric is None:
+            numeric = np.zeros(column.shape + np.shape(args[i]))
+        numeric[(...,) + idx] = column
+    return numeric if numeric is not None else np.zeros(np.shape(fn(*args)) + np.shape(args[i]))
 
 
-def directional_difference(fn, args: list, positions: list, directions: list, eps: float):
+def directional_difference(fn, args: list, positions: list, directions: list,
+                           eps: float = 1e-6):
     """``(fn(p + eps v) - fn(p - eps v)) / (2 eps)`` moving every ``args[positions[k]]``
     along ``directions[k]`` at once (``fn`` may return a tuple of arrays)."""
     def moved(sign):

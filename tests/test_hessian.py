@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symgrad as sg
+from symgrad.check import central_difference
 
-EPS = 1e-6
 
 
 def _close(actual, expected, tol: float = 1e-5) -> None:
@@ -23,13 +23,7 @@ def _close(actual, expected, tol: float = 1e-5) -> None:
 
 def differences(fn, point: np.ndarray) -> np.ndarray:
     """Central differences of the array function ``fn`` at ``point``: shape out + point."""
-    out = np.asarray(fn(point))
-    cols = np.zeros(out.shape + point.shape)
-    for idx in np.ndindex(*point.shape):
-        unit = np.zeros(point.shape)
-        unit[idx] = EPS
-        cols[(...,) + idx] = (np.asarray(fn(point + unit)) - np.asarray(fn(point - unit))) / (2 * EPS)
-    return cols
+    return central_difference(fn, [point], 0)
 
 
 # -- random compositions --------------------------------------------------------------------
