@@ -504,20 +504,21 @@ for _table in GROUPS.values():
 # -- the hook -------------------------------------------------------------------------------
 def rewrite(op, args: tuple, params: dict, shape: tuple, dtype) -> Expr | None:
     """A simpler equivalent of ``op(*args)`` if a rule finds one, else None."""
-    if args and op.impl is not None and all([a.op == "constant" for a in args]) \
-            and _foldable(shape, args):
-        return _fold(op, args, params, dtype)
     present = {a.op for a in args}
+    if present == {"constant"} and op.impl is not None and _foldable(shape, args):
+        return _fold(op, args, params, dtype)
+    shape = tuple(shape)
     for rule in RULES.get(op.name, ()):
         if rule.direct:  # Rule.apply without a call: this loop runs for every node built
-            if rule.when is not None and not rule.when(*args):
+            when = rule.when
+            if when is not None and not when(*args):
                 continue
             better = rule.replace(*args)
         elif rule.needs <= present:
             better = rule.apply(op, args, params)
         else:
             continue
-        if better is not None and better.dims == tuple(shape) and better.dtype == dtype:
+        if better is not None and better.dims == shape and better.dtype == dtype:
             return better
     return None
 

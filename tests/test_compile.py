@@ -285,3 +285,28 @@ def test_a_backend_replaces_an_ops_emitter_and_namespace(rng):
     for a, b in zip(fn(value), reference(value)):
         np.testing.assert_allclose(a, b, rtol=1e-12)
     assert fn.backend is backend and reference.backend is sg.NUMPY
+
+
+def test_ops_register_emitters_for_a_backend_without_being_edited(rng):
+    """``@op.emitter(name)`` registers a backend's emitter on the op; a backend without a
+    fallback refuses, at compile time, an op it has no emitter for."""
+    from symgrad.op import REGISTRY
+    emitted = []
+
+    @REGISTRY["sin"].emitter("traced")
+    def sin_traced(args, params, ctx):
+        emitted.append(args[0])
+        return f"xp.sin({args[0]})"
+
+    try:
+        x = sg.vector("x", 3)
+        traced = sg.Backend("traced", {**sg.NUMPY.namespace, "xp": np})
+        fn = sg.function([x], sg.sin(x) * 2, backend=traced)
+        assert "xp.sin(a0)" in fn.source and emitted == ["a0"]
+        value = rng.standard_normal(3)
+        np.testing.assert_allclose(fn(value), 2 * np.sin(value))
+        strict = sg.Backend("traced", {"xp": np}, fallback=False)
+        with pytest.raises(sg.UnsupportedError, match="'traced' cannot express the op 'mul'"):
+            sg.function([x], sg.sin(x) * x, backend=strict)
+    finally:
+        del REGISTRY["sin"].emitters["traced"]

@@ -37,8 +37,12 @@ _ARG_NAMES = ("arg0", "arg1", "arg2")  # operand names in broadcasting errors
 
 def _infer(name: str, kind: str):
     def infer(*args, **params):
-        shape = broadcast_shapes(name, [a.dims for a in args], _ARG_NAMES[:len(args)])
-        return shape, result_dtype(args, kind)
+        dims = args[0].dims
+        for a in args:  # the common case: equal shapes, no broadcasting to work out
+            if a.dims != dims:
+                dims = broadcast_shapes(name, [a.dims for a in args], _ARG_NAMES[:len(args)])
+                break
+        return dims, result_dtype(args, kind)
     return infer
 
 
