@@ -66,12 +66,22 @@ class _EmitContext:
 
 
 def _library_name(fn) -> str | None:
-    """``rt.NAME`` or ``np.NAME`` when ``fn`` is that very object, else None."""
+    """``rt.NAME``, ``np.NAME`` or ``np.linalg.NAME`` when ``fn`` is that very object (found
+    by its own name in its own module), else None."""
     name = getattr(fn, "__name__", None)
     if not isinstance(name, str) or not name.isidentifier():
         return None
     if getattr(runtime, name, None) is fn:  # asked first: NumPy's lookup of a missing name is slow
         return f"rt.{name}"
+    module = getattr(fn, "__module__", None) or ""
+    path = ["np"] + (module.split(".")[1:] if module.startswith("numpy.") else [])
+    if not all(part.isidentifier() and not part.startswith("_") for part in path[1:]):
+        path = ["np"]
+    owner = np
+    for part in path[1:]:
+        owner = getattr(owner, part, None)
+    if owner is not None and getattr(owner, name, None) is fn:
+        return ".".join(path + [name])
     if getattr(np, name, None) is fn:
         return f"np.{name}"
     return None
