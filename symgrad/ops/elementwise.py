@@ -329,6 +329,8 @@ def _where_matrix(tr, attrs, c, a, b):
 
 elementwise("where", np.where, None, lambda c, a, b: sympy.Piecewise((a, c), (b, True)),
             arity=3, infer=_where_infer, inplace=False, cli=True, domain=None,
+            samples=(((lambda rng: rng.uniform(size=(2, 3)) > 0.5, (2, 3), (3,)), {}),
+                     ((lambda rng: rng.uniform(size=(3,)) > 0.5, (2, 1), ()), {})),
             vjp=(None, lambda g, out, c, a, b: Masked(c, g),
                  lambda g, out, c, a, b: Masked(logical_not(c), g)),
             jvp=_where_jvp, band=_where_band, sympy_matrix=_where_matrix,
