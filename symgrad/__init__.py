@@ -30,6 +30,7 @@ from .check import check_grad
 from .sympy_bridge import from_sympy, latex, simplify, to_sympy
 from .viz import draw, to_dot
 from .leaves import matrix, scalar, scalars, tensor, vector
+from . import linalg, special
 
 __all__ = [
     # graphs, expressions, ops
@@ -49,6 +50,8 @@ __all__ = [
     # lowering, formulas, pictures
     "function", "Function", "Backend", "NUMPY", "simplify", "Rule", "to_sympy", "from_sympy",
     "latex", "to_dot", "draw",
+    # namespaces with NumPy's and SciPy's names
+    "linalg", "special",
     # errors
     "SymgradError", "ShapeError", "ArgumentError", "DisconnectedInputError",
     "GraphMismatchError", "UnsupportedError", "GradientCheckError",

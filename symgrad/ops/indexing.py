@@ -1,0 +1,2 @@
+"""Integer-array indexing, gathers and functional updates (``x.at[idx].set(v)``)."""
+from __future__ import annotations
