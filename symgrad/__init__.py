@@ -11,16 +11,22 @@ from .errors import (ArgumentError, DisconnectedInputError, GradientCheckError,
 from .graph import Graph, default_graph
 from .expr import Batched, Expr, apply, constant, symbol
 from .op import Op
-from .ops.elementwise import (abs, arctan, cos, cosh, equal, exp, expm1, greater, greater_equal,
-                              int_power, less, less_equal, log, log1p, logical_and, logical_not,
-                              logical_or, logical_xor, maximum, minimum, not_equal, power, relu,
+from .ops.elementwise import (abs, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh,
+                              cbrt, ceil, clip, cos, cosh, equal, exp, exp2, expm1, floor, greater,
+                              greater_equal, hypot, int_power, less, less_equal, log, log1p, log2,
+                              log10, logaddexp, logical_and, logical_not, logical_or, logical_xor,
+                              maximum, minimum, mod, not_equal, power, reciprocal, relu, round,
                               sigmoid, sign, sin, sinh, softplus, sqrt, square, stop_gradient, tan,
                               tanh, where)
-from .ops.reduce import logsumexp, max, mean, softmax, sum
+from .ops.reduce import (all, any, argmax, argmin, cumprod, cumsum, log_softmax, logsumexp, max,
+                         mean, min, prod, softmax, std, sum, var)
+from .ops.arrays import (arange, column_stack, eye, flip, full, hstack, moveaxis, ones, ones_like,
+                         pad, ravel, repeat, roll, split, squeeze, swapaxes, tile, vstack, zeros)
 from .ops.linalg import dot, matmul, outer, transpose
 from .ops.shape import (broadcast_to, concatenate, expand_dims, fill, reshape, stack, sum_to,
                         zeros_like)
 from .ops.annotate import name
+from .ops.indexing import argsort, sort, take, take_along_axis
 from .ops.custom import defop
 from .rewrite import Rule
 from .autodiff import diff, grad, hessian, hvp, jacobian, jvp, vjp
@@ -37,14 +43,22 @@ __all__ = [
     "Graph", "default_graph", "Expr", "Batched", "Op", "apply", "constant", "symbol", "defop",
     "scalar", "scalars", "vector", "matrix", "tensor", "name",
     # elementwise
-    "abs", "arctan", "cos", "cosh", "exp", "expm1", "int_power", "log", "log1p", "maximum",
-    "minimum", "power", "relu", "sigmoid", "sign", "sin", "sinh", "softplus", "sqrt", "square",
+    "abs", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "cbrt",
+    "ceil", "clip", "cos", "cosh", "exp", "exp2", "expm1", "floor", "hypot", "int_power", "log",
+    "log1p", "log2", "log10", "logaddexp", "maximum", "minimum", "mod", "power", "reciprocal",
+    "relu", "round", "sigmoid", "sign", "sin", "sinh", "softplus", "sqrt", "square",
     "stop_gradient", "tan", "tanh", "where", "equal", "not_equal", "less", "less_equal",
     "greater", "greater_equal", "logical_and", "logical_or", "logical_xor", "logical_not",
-    # reductions, linear algebra, shapes
-    "sum", "mean", "max", "logsumexp", "softmax", "dot", "matmul", "outer", "transpose",
+    # reductions
+    "sum", "mean", "max", "min", "prod", "cumsum", "cumprod", "var", "std", "any", "all",
+    "argmax", "argmin", "logsumexp", "softmax", "log_softmax",
+    # linear algebra
+    "dot", "matmul", "outer", "transpose",
+    # shapes, indexing, constants
     "broadcast_to", "concatenate", "expand_dims", "fill", "reshape", "stack", "sum_to",
-    "zeros_like",
+    "zeros_like", "take", "take_along_axis", "sort", "argsort", "squeeze", "swapaxes",
+    "moveaxis", "ravel", "hstack", "vstack", "column_stack", "split", "repeat", "tile", "flip",
+    "roll", "pad", "eye", "zeros", "ones", "full", "arange", "ones_like",
     # derivatives and batching
     "grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "diff", "vectorize", "check_grad",
     # lowering, formulas, pictures

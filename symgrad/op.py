@@ -10,7 +10,8 @@ An op's rules, side by side (every pass reads these fields and nothing else abou
   without editing the op (:meth:`Op.emitter`).
 - ``partials``: for elementwise ops, the local derivative wrt each argument as an expression
   ``(out, *args) -> Expr | None``; the vjp and jvp rules follow from them.
-- ``vjp``: one reverse rule per argument ``(g, out, *args, **params) -> Expr | Masked | None``.
+- ``vjp``: one reverse rule per argument ``(g, out, *args, **params) -> Expr | Masked | None``
+  (a tuple shorter than the arguments: the rest get no gradient, as integer indices).
 - ``jvp``: the forward rule for one tangent per argument, ``(tangents, out, *args, **params)``
   with None for a zero tangent; a tangent has its argument's shape.  Many tangents at once
   go through the batching rules, never through the jvp rule itself.
@@ -110,7 +111,10 @@ class Op:
         if not self.differentiable:
             return None
         if self.vjp is not None:
-            return self.vjp[position]
+            try:  # a tuple may be shorter than the arguments: the others get no gradient
+                return self.vjp[position]
+            except IndexError:
+                return None
         partial = self.partials[position] if self.partials is not None else None
         if partial is None:
             return None

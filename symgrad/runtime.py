@@ -78,9 +78,74 @@ def fill(shape, value, dtype):
     return np.full(shape, value, dtype)
 
 
-def eye_like(n, dtype):
-    """The identity matrix of size n."""
-    return np.eye(n, dtype=dtype)
+def _advanced(shape, idx, axes, nb):
+    """The NumPy index into an array of ``shape`` moved so its ``nb`` batch axes then its
+    indexed ``axes`` come first: ranges over the batch axes, then the index arrays; and the
+    number of axes of the index block behind the batch."""
+    block = np.broadcast_shapes(*(np.shape(i) for i in idx))
+    ranges = tuple(np.arange(shape[j]).reshape((1,) * j + (-1,) + (1,) * (len(block) - j - 1))
+                   for j in range(nb))
+    return ranges + tuple(idx), len(block) - nb
+
+
+def _front(ndim, axes, nb):
+    """Where the batch axes and the indexed axes (of an example) are, in order."""
+    return list(range(nb)) + [nb + a for a in axes]
+
+
+def gather(x, *idx, axes, at, nb):
+    """``x`` at the integer arrays ``idx`` on ``axes`` (behind ``nb`` batch axes matched one
+    to one), the index block placed at ``at`` among the remaining axes."""
+    x = np.asarray(x)
+    index, k = _advanced(x.shape, idx, axes, nb)
+    front = _front(x.ndim, axes, nb)
+    out = np.moveaxis(x, front, range(len(front)))[index]
+    return np.moveaxis(out, range(nb, nb + k), range(nb + at, nb + at + k)) if at else out
+
+
+def scatter_add(g, *idx, axes, at, nb, shape):
+    """Zeros of ``shape`` with ``g`` added where :func:`gather` reads (duplicates summed)."""
+    g = np.asarray(g)
+    out = np.zeros(shape, g.dtype)
+    index, k = _advanced(shape, idx, axes, nb)
+    front = _front(len(shape), axes, nb)
+    if at:
+        g = np.moveaxis(g, range(nb + at, nb + at + k), range(nb, nb + k))
+    np.add.at(np.moveaxis(out, front, range(len(front))), index, g)
+    return out
+
+
+def scatter_set(x, v, *idx, axes, at, nb):
+    """``x`` with ``v`` written where :func:`gather` reads (for duplicates, the last one)."""
+    out = np.array(x, copy=True)
+    index, k = _advanced(out.shape, idx, axes, nb)
+    front = _front(out.ndim, axes, nb)
+    view = np.moveaxis(out, front, range(len(front)))
+    v = np.broadcast_to(v, gather(x, *idx, axes=axes, at=at, nb=nb).shape)
+    view[index] = np.moveaxis(v, range(nb + at, nb + at + k), range(nb, nb + k)) if at else v
+    return out
+
+
+def linear_recurrence(a, b, axis, reverse):
+    """``h[i] = a[i]·h[i-1] + b[i]`` along ``axis`` from ``h[-1] = 0``; ``reverse``:
+    ``h[i-1] = a[i]·h[i] + b[i-1]`` from the end.  ``a[i]`` links positions i-1 and i either
+    way (``a[0]`` is unused), so each direction is the other's adjoint.
+
+    A scan in log2(n) vectorized steps: entry i holds the affine map ``h ↦ A·h + B`` from
+    ``h[i-2d]`` to ``h[i]``, composed with its neighbour d back as d doubles."""
+    a, b = np.broadcast_arrays(a, b)
+    dtype = np.result_type(a, b)
+    a, b = np.moveaxis(a, axis, 0), np.moveaxis(b, axis, 0)
+    if reverse:  # h read backwards is a forward recurrence whose coefficients a move one step
+        a, b = np.roll(a[::-1], 1, axis=0), b[::-1]
+    A, B = np.array(a, dtype=dtype), np.array(b, dtype=dtype)
+    A[:1] = 0  # h[-1] = 0
+    d = 1
+    while d < len(B):
+        B[d:] = A[d:] * B[:-d] + B[d:]
+        A[d:] = A[d:] * A[:-d]
+        d *= 2
+    return np.moveaxis(B[::-1] if reverse else B, 0, axis)
 
 
 def _band_region(vshape, xshape, offset):
@@ -173,3 +238,36 @@ def dense_sparse(j, rank):
     j = np.asarray(j)
     size = int(np.prod(j.shape[j.ndim - rank:]))
     return sparse.csr_matrix(j.reshape(-1, size))
+
+
+# -- special functions (SciPy, imported on first use) ----------------------------------------
+def _scipy_special():
+    try:
+        import scipy.special
+    except ImportError:
+        raise ImportError("symgrad's special functions need scipy: pip install scipy "
+                          "(or pip install 'symgrad[sparse]')") from None
+    return scipy.special
+
+
+def _special_ufunc(name: str):
+    """``scipy.special.NAME`` as a runtime helper (with ``out=``), SciPy imported on first call."""
+    def fn(*args, out=None):
+        return getattr(_scipy_special(), name)(*args, out=out)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"scipy.special.{name}, SciPy imported on the first call."
+    return fn
+
+
+erf, erfc, erfinv, gammaln, logit, ndtr, log_ndtr, xlog1py = map(_special_ufunc, [
+    "erf", "erfc", "erfinv", "gammaln", "logit", "ndtr", "log_ndtr", "xlog1py"])
+
+
+def polygamma(x, n):
+    """scipy.special.polygamma(n, x) (psi for n = 0), in x's float dtype (SciPy's own
+    polygamma computes in float64)."""
+    special = _scipy_special()
+    x = np.asarray(x)
+    if n == 0:
+        return special.psi(x)
+    return special.polygamma(n, x).astype(x.dtype if x.dtype.kind == "f" else np.float64)

@@ -132,16 +132,23 @@ def test_indexing(A):
         sg.vector("v", "n")[-3:2]
 
 
-@pytest.mark.parametrize("index, shown", [([0, 1], "list [0, 1]"), (np.array([0, 1]), "ndarray"),
-                                          (1.5, "float 1.5"), ((0, [1]), "list [1]")])
-def test_advanced_indexing_is_unsupported(A, index, shown):
-    with raises(sg.UnsupportedError, "getitem", "only basic indexing", shown, "(2, 3)"):
+@pytest.mark.parametrize("index, shown", [(1.5, "float 1.5"), ((0, slice(None, 2.0)), "float 2.0")])
+def test_index_entries_of_other_kinds_are_unsupported(A, index, shown):
+    with raises(sg.UnsupportedError, "getitem", "an index entry must be", shown, "(2, 3)"):
         A[index]
 
 
-def test_boolean_mask_index_is_unsupported(A):
-    with raises(sg.UnsupportedError, "only basic indexing", "Expr"):
+def test_advanced_index_errors(A):
+    with raises(sg.UnsupportedError, "boolean mask that is an expression", "sg.where"):
         A[A > 0]
+    with raises(sg.ShapeError, "gather", "out of bounds", "size 2"):
+        A[[0, 2]]
+    with raises(sg.ShapeError, "boolean mask of shape (3,)", "(2, 3)"):
+        A[np.array([True, False, True])]
+    with raises(sg.ShapeError, "index arrays must be integers"):
+        sg.apply("gather", A, sg.vector("f", 2), axes=(0,), at=0, nb=0)
+    with raises(sg.ShapeError, "at[...]", "values (4,)", "(2, 3)"):
+        A.at[[0, 1]].set(sg.vector("v", 4))
 
 
 def test_gradient_errors(A):

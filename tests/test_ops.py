@@ -155,8 +155,9 @@ def test_op_samples(name, k, rng):
     xs = _symbols(values)
     out = sg.apply(name, *xs, **params)
     assert out.op == name
-    np.testing.assert_allclose(sg.function(xs, out)(*values), op.impl(*values, **params),
-                               rtol=1e-13, atol=1e-13)
+    got = np.asarray(sg.function(xs, out)(*values))
+    np.testing.assert_allclose(got, op.impl(*values, **params), rtol=1e-13, atol=1e-13)
+    assert got.dtype == out.dtype, f"{name} declares {out.dtype}, computes {got.dtype}"
     floats = [x for x in xs if x.dtype.kind == "f"]
     if op.differentiable and floats:
         check_grads(out, floats, dict(zip(xs, values)), seed=k)

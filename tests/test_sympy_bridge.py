@@ -34,10 +34,11 @@ def _value(expr: sympy.Expr, values: dict) -> float:
 
 def _check_derivative(f: sg.Expr, wrt: sg.Expr, points: list) -> None:
     """to_sympy(grad f) equals sympy.diff(to_sympy(f)): exactly (simplify to 0) when SymPy's
-    derivative is smooth, else at the points (SymPy's Heaviside(0) = 1/2 is a convention)."""
+    derivative is smooth and ours has no float constant (2/sqrt(pi) as a float cannot cancel
+    SymPy's exact one), else at the points (SymPy's Heaviside(0) = 1/2 is a convention)."""
     ours = sg.to_sympy(sg.grad(f, wrt))
     expected = sympy.diff(sg.to_sympy(f), _sym(wrt.name))
-    if not expected.has(sympy.Heaviside):
+    if not expected.has(sympy.Heaviside) and not ours.has(sympy.Float):
         assert sympy.simplify(ours - expected) == 0, (ours, expected)
         return
     for values in points:

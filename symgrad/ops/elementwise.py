@@ -15,10 +15,16 @@ Conventions at non-smooth points (also in the README):
 ``power(a, b)``           ``d/db = xlogy(a**b, a)``: 0 where ``a == 0`` (the limit for ``b > 0``),
                           NaN for ``a < 0`` as NumPy's log
 ``where(c, a, b)``        the branch not taken gets an exact 0, never NaN
+``cbrt'(0)``              ``inf`` (``1 / (3 cbrt(0)**2)``), as ``sqrt``
+``floor``, ``ceil``       0 everywhere, exactly (``round`` too), also at the jumps
+``mod(x, y)``             ``d/dx = 1``, ``d/dy = -floor(x / y)``, as JAX (jumps ignored)
+``clip(x, lo, hi)``       wholly to the argument taken: ``x`` on ``[lo, hi]`` bounds included
+                          (PyTorch's clamp), ``lo`` below, ``hi`` above or where ``lo > hi``
 ========================  ===========================================================
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -26,6 +32,7 @@ import numpy as np
 from .. import runtime
 from ..dims import broadcast_shapes
 from ..dtypes import FLOAT64, result_dtype
+from ..errors import SymgradError
 from ..expr import Expr, apply, as_expr, constant, expr_method, is_constant
 from ..lazy import sympy
 from ..op import REGISTRY, Masked, Op, register
@@ -68,8 +75,9 @@ def elementwise(name, impl, partials=None, sympy_fn=None, *, arity=None, kind="f
     return op
 
 
-def _public(name: str, doc: str, nargs: int = 1):
-    """The public function for a registered elementwise op, with a docstring example."""
+def _public(name: str, doc: str, nargs: int = 1, prefix: str = "sg."):
+    """The public function for a registered elementwise op, with a docstring example
+    (``prefix``: the namespace it is called from)."""
     if nargs == 1:
         def fn(x) -> Expr:
             return apply(name, x)
@@ -77,7 +85,7 @@ def _public(name: str, doc: str, nargs: int = 1):
         def fn(a, b) -> Expr:
             return apply(name, a, b)
     fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = f"{doc}\n\n>>> sg.{name}({'x' if nargs == 1 else 'x, y'})\n"
+    fn.__doc__ = f"{doc}\n\n>>> {prefix}{name}({'x' if nargs == 1 else 'x, y'})\n"
     REGISTRY[name].function = fn
     return fn
 
@@ -116,9 +124,31 @@ _UNARY = [
      lambda x: sympy.Max(x, 0), (-3, 3), "max(x, 0); derivative 0 at 0"),
     ("abs", np.abs, lambda out, x: sign(x), lambda x: sympy.Abs(x), (-3, 3),
      "absolute value; derivative 0 at 0"),
+    ("arcsin", np.arcsin, lambda out, x: 1 / sqrt(1 - x * x), lambda x: sympy.asin(x),
+     (-0.9, 0.9), "inverse sine, for -1 <= x <= 1"),
+    ("arccos", np.arccos, lambda out, x: -1 / sqrt(1 - x * x), lambda x: sympy.acos(x),
+     (-0.9, 0.9), "inverse cosine, for -1 <= x <= 1"),
+    ("arcsinh", np.arcsinh, lambda out, x: 1 / hypot(x, 1.0), lambda x: sympy.asinh(x), (-3, 3),
+     "inverse hyperbolic sine; derivative 1/hypot(x, 1), no overflow"),
+    ("arccosh", np.arccosh, lambda out, x: 1 / (sqrt(x - 1) * sqrt(x + 1)),
+     lambda x: sympy.acosh(x), (1.2, 4), "inverse hyperbolic cosine, for x >= 1; derivative "
+     "1/(sqrt(x - 1) sqrt(x + 1)), accurate near 1 and without overflow"),
+    ("arctanh", np.arctanh, lambda out, x: 1 / (1 - x * x), lambda x: sympy.atanh(x),
+     (-0.9, 0.9), "inverse hyperbolic tangent, for -1 < x < 1"),
+    ("log2", np.log2, lambda out, x: (1 / math.log(2)) / x, lambda x: sympy.log(x, 2), (0.2, 4),
+     "base-2 logarithm"),
+    ("log10", np.log10, lambda out, x: (1 / math.log(10)) / x, lambda x: sympy.log(x, 10),
+     (0.2, 4), "base-10 logarithm"),
+    ("exp2", np.exp2, lambda out, x: math.log(2) * out, lambda x: 2 ** x, (-3, 3), "2**x"),
+    ("cbrt", np.cbrt, lambda out, x: 1 / (3 * out * out),
+     lambda x: sympy.Piecewise((x ** sympy.Rational(1, 3), x >= 0),
+                               (-(-x) ** sympy.Rational(1, 3), True)), (0.2, 4),
+     "real cube root (negative for x < 0); derivative inf at 0"),
+    ("reciprocal", np.reciprocal, lambda out, x: -(out * out), lambda x: 1 / x, (0.5, 3),
+     "1/x (integers stay integers, as in NumPy: reciprocal(2) is 0)"),
 ]
 
-_KEEP_INTEGERS = {"square", "relu", "abs"}  # NumPy keeps an integer dtype for these
+_KEEP_INTEGERS = {"square", "relu", "abs", "reciprocal"}  # NumPy keeps an integer dtype for these
 
 for _name, _impl, _d, _sympy, _domain, _doc in _UNARY:
     elementwise(_name, _impl, (_d,), _sympy, domain=_domain, doc=_doc, cli=True,
@@ -377,3 +407,132 @@ def stop_gradient(e) -> Expr:
     >>> sg.grad(x * sg.stop_gradient(x), x)   # = x, not 2x
     """
     return apply("stop_gradient", e)
+
+
+# -- more of NumPy's math: binary functions, rounding, mod, clip ------------------------------
+def integer_param(op: str, name: str, value, low: int | None = None) -> int:
+    """``value`` (an integer-valued number or 0-d constant) as an int, else a SymgradError
+    naming the op and the parameter.
+
+    >>> integer_param("round", "decimals", 2.0)
+    2
+    """
+    n = _integer_exponent(value)
+    if n is None or low is not None and n < low:
+        need = "an integer" if low is None else f"an integer >= {low}"
+        raise SymgradError(f"{op}: {name} must be {need}, got {value!r}")
+    return n
+
+
+elementwise("logaddexp", np.logaddexp, (lambda out, a, b: exp(a - out),
+                                         lambda out, a, b: exp(b - out)),
+            lambda a, b: sympy.log(sympy.exp(a) + sympy.exp(b)), domain=(-3, 3),
+            commutative=True, cli=True,
+            doc="log(exp(a) + exp(b)) without overflow; derivatives exp(a - out), exp(b - out)")
+elementwise("arctan2", np.arctan2, (lambda out, y, x: x / hypot(y, x) / hypot(y, x),
+                                     lambda out, y, x: -y / hypot(y, x) / hypot(y, x)),
+            lambda y, x: sympy.atan2(y, x), domain=(0.5, 2), cli=True,
+            doc="the angle of the point (x, y), arctan2(y, x) in [-pi, pi]; derivatives "
+                "(x, -y) / hypot(y, x) / hypot(y, x), no overflow or underflow at 1e200")
+elementwise("hypot", np.hypot, (lambda out, a, b: a / out, lambda out, a, b: b / out),
+            lambda a, b: sympy.sqrt(a ** 2 + b ** 2), domain=(0.5, 3), commutative=True,
+            cli=True, doc="sqrt(a**2 + b**2) without overflow (hypot(1e200, 1e200) is finite)")
+logaddexp = _public("logaddexp", "log(exp(a) + exp(b)), stable for |a|, |b| = 1000", 2)
+arctan2 = _public("arctan2", "arctan2(y, x): the angle of (x, y) in [-pi, pi], NumPy's "
+                             "argument order (y first)", 2)
+hypot = _public("hypot", "sqrt(a**2 + b**2) without overflow; derivative (a, b) / hypot", 2)
+
+_AWAY_FROM_INTEGERS = ((lambda rng: rng.integers(-3, 3, (2, 3)) + rng.uniform(0.1, 0.4, (2, 3)),),
+                       (lambda rng: rng.uniform(-2.4, -2.1, ()),))
+_ROUNDED_INTEGERS = "same" if np.floor(np.int64(1)).dtype.kind == "i" else "float"  # NumPy 2.x
+for _name, _impl, _sym in [("floor", np.floor, "floor"), ("ceil", np.ceil, "ceiling")]:
+    elementwise(_name, _impl, None, lambda x, _sym=_sym: getattr(sympy, _sym)(x), arity=1,
+                kind=_ROUNDED_INTEGERS, cli=True, samples=tuple((args, {}) for args in _AWAY_FROM_INTEGERS),
+                doc=f"np.{_name} elementwise; derivative exactly 0 (forward and reverse)")
+    globals()[_name] = _public(_name, f"np.{_name} elementwise; its derivative is exactly 0")
+
+
+_round_shape = _infer("round", "same")
+
+
+def _round_infer(x, decimals):
+    integer_param("round", "decimals", decimals)
+    return _round_shape(x)
+
+
+elementwise("round", np.round, None, None, arity=1, kind="same", infer=_round_infer,
+            samples=((_AWAY_FROM_INTEGERS[0], {"decimals": 0}),
+                     ((lambda rng: rng.integers(-30, 30, (3,)) / 10 + rng.uniform(0.01, 0.04, (3,)),),
+                      {"decimals": 1})),
+            doc="np.round (halves to even) to `decimals` digits; derivative exactly 0")
+
+
+def round(x, decimals: int = 0) -> Expr:  # noqa: A001 - NumPy's name
+    """``np.round(x, decimals)``: round half to even at ``decimals`` decimal digits (negative:
+    tens, hundreds...); its derivative is exactly 0, forward and reverse.
+
+    >>> sg.round(x, 2)
+    """
+    return apply("round", x, decimals=integer_param("round", "decimals", decimals))
+
+
+REGISTRY["round"].function = round
+
+
+def _mod_sample(x_shape: tuple, y_shape: tuple) -> tuple:
+    """x = 1.5 (m + f), 0.05 < f < 0.3, against y in ±{0.5, 1.5}: x / y is no near integer."""
+    return ((lambda rng: 1.5 * (rng.integers(-2, 3, x_shape) + rng.uniform(0.05, 0.3, x_shape)),
+             lambda rng: rng.choice([-1.5, -0.5, 0.5, 1.5], y_shape)), {})
+
+
+elementwise("mod", np.mod, (lambda out, x, y: 1, lambda out, x, y: -floor(x / y)),
+            lambda x, y: sympy.Mod(x, y), kind="same", domain=None, cli=True,
+            samples=(_mod_sample((2, 3), (3,)), _mod_sample((), (2, 1))),
+            doc="x mod y with the sign of y (np.mod); derivatives 1 and -floor(x / y), as JAX")
+mod = _public("mod", "x - floor(x / y) * y, the sign of y's (np.mod); d/dx = 1, d/dy = "
+                     "-floor(x / y) (as JAX; the jumps at x / y integer are ignored)", 2)
+
+
+def _clip_masks(x, lo, hi) -> tuple:
+    """Where clip takes x, a_min and a_max: x on [a_min, a_max] bounds included, a_min
+    below it, a_max above it (and everywhere when a_min > a_max, as NumPy's result)."""
+    inverted = lo > hi
+    return ((x >= lo) & (x <= hi), (x < lo) & ~inverted, (x > hi) | inverted)
+
+
+def _clip_jvp(tangents, out, x, lo, hi):
+    """The tangent of the argument clip takes, exactly 0 elsewhere."""
+    zero = constant(0.0, out.dtype, out.g)
+    total = None
+    for t, mask in zip(tangents, _clip_masks(x, lo, hi)):
+        if t is not None:
+            total = where(mask, t, zero) if total is None else total + where(mask, t, zero)
+    return total
+
+
+elementwise("clip", np.clip, None, lambda x, lo, hi: sympy.Min(sympy.Max(x, lo), hi), arity=3,
+            kind="same", domain=None, cli=True, jvp=_clip_jvp,
+            vjp=tuple(lambda g, out, x, lo, hi, k=k: Masked(_clip_masks(x, lo, hi)[k], g)
+                      for k in range(3)),
+            samples=(((lambda rng: rng.uniform(-2, 2, (2, 3)), lambda rng: rng.uniform(-1, -0.5, (3,)),
+                       lambda rng: rng.uniform(0.5, 1, (2, 1))), {}),
+                     (((4,), (), ()), {})),
+            doc="min(max(x, a_min), a_max); the gradient goes wholly to the argument taken, "
+                "x at the bounds themselves")
+
+
+def clip(x, a_min, a_max) -> Expr:
+    """``np.clip``: ``minimum(maximum(x, a_min), a_max)``, bounds numbers or expressions (None:
+    no bound).  The derivative goes wholly to the argument the value is taken from: to ``x``
+    on ``a_min <= x <= a_max``, bounds included (as PyTorch's clamp), to ``a_min`` where
+    ``x < a_min``, to ``a_max`` where ``x > a_max`` (and everywhere when ``a_min > a_max``,
+    whose result is ``a_max`` in NumPy); exactly 0 elsewhere.
+
+    >>> sg.clip(x, 0.0, 1.0)
+    """
+    if a_min is None and a_max is None:
+        raise SymgradError("clip: a_min and a_max cannot both be None")
+    return apply("clip", x, -np.inf if a_min is None else a_min, np.inf if a_max is None else a_max)
+
+
+REGISTRY["clip"].function = clip

@@ -82,8 +82,9 @@ def normalize_index(x: Expr, index) -> tuple:
 def _check_int(value, x: Expr) -> None:
     if value is None or isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return
-    raise UnsupportedError(f"getitem: only basic indexing (ints, slices, None, ...) is supported, "
-                           f"got {type(value).__name__} {value!r} for an operand of shape "
+    raise UnsupportedError(f"getitem: an index entry must be an int, a slice, None, ..., an "
+                           f"integer or boolean array or an integer symbol; got "
+                           f"{type(value).__name__} {value!r} for an operand of shape "
                            f"{D.fmt_shape(x.dims)}")
 
 
@@ -228,19 +229,6 @@ register(Op("scatter", _scatter_infer,
                      (((2, 1),), dict(index=(("int", -1), ("slice", None, None, 2), NEW),
                                       shape=(3, 4)))),
             doc="zeros of `shape` with g written at `index` (the adjoint of indexing)"))
-
-
-@expr_method("__getitem__")
-def getitem(x, index) -> Expr:
-    """Basic indexing: ints, slices, ``None`` and ``...`` as in NumPy.
-
-    >>> x[1:] - x[:-1]
-    """
-    x = as_expr(x)
-    entries = normalize_index(x, index)
-    if all(e == FULL for e in entries):
-        return x
-    return apply("getitem", x, index=entries)
 
 
 def expand_dims(x, axis) -> Expr:
@@ -468,7 +456,7 @@ def fill(shape, value: float, dtype="float64", graph=None) -> Expr:
     g = graph or default_graph()
     shape = D.as_shape(shape)
     if D.size_of(shape) is not None and D.size_of(shape) <= 16:
-        return constant(np.full(shape, value, dtype), graph=g)
+        return constant(np.full(shape, value, dtype), dtype, g)
     params = (("dtype", np.dtype(dtype).name), ("shape", shape), ("value", float(value)))
     return make(g, REGISTRY["fill"], (), params)
 
