@@ -22,7 +22,8 @@ from .ops.reduce import (all, any, argmax, argmin, cumprod, cumsum, log_softmax,
                          mean, min, prod, softmax, std, sum, var)
 from .ops.arrays import (arange, column_stack, eye, flip, full, hstack, moveaxis, ones, ones_like,
                          pad, ravel, repeat, roll, split, squeeze, swapaxes, tile, vstack, zeros)
-from .ops.linalg import dot, matmul, outer, transpose
+from .ops.linalg import (cross, diag, diagonal, dot, einsum, kron, matmul, outer, tensordot, trace,
+                         transpose, tril, triu)
 from .ops.shape import (broadcast_to, concatenate, expand_dims, fill, reshape, stack, sum_to,
                         zeros_like)
 from .ops.annotate import name
@@ -53,7 +54,8 @@ __all__ = [
     "sum", "mean", "max", "min", "prod", "cumsum", "cumprod", "var", "std", "any", "all",
     "argmax", "argmin", "logsumexp", "softmax", "log_softmax",
     # linear algebra
-    "dot", "matmul", "outer", "transpose",
+    "dot", "matmul", "outer", "transpose", "einsum", "tensordot", "trace", "diagonal", "diag",
+    "triu", "tril", "cross", "kron",
     # shapes, indexing, constants
     "broadcast_to", "concatenate", "expand_dims", "fill", "reshape", "stack", "sum_to",
     "zeros_like", "take", "take_along_axis", "sort", "argsort", "squeeze", "swapaxes",

@@ -486,6 +486,9 @@ STABILIZE = [
 SPECIALIZE = [
     Rule("scalars scale an array once", P.mul(x, y), _mul_scalar_first,
          example=lambda x, y, z: dict(x=y, y=x[0])),
+    Rule("negate after a sum: sum(-x) = -sum(x)", P.sum(P.neg(x), axis=axis, keepdims=keepdims),
+         lambda x, axis, keepdims: -apply("sum", x, axis=axis, keepdims=keepdims),
+         example=lambda x, y, z: dict(x=x[:, None] * y, axis=(1,), keepdims=True)),
     *(Rule(f"{op} before broadcasting", getattr(P, op)(x, y), _drop_broadcast(op),
            example=_example_broadcast, domain=(0.5, 2))
       for op in ("add", "sub", "mul", "div", "maximum", "minimum")),
