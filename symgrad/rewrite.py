@@ -492,6 +492,12 @@ SPECIALIZE = [
     *(Rule(f"{op} before broadcasting", getattr(P, op)(x, y), _drop_broadcast(op),
            example=_example_broadcast, domain=(0.5, 2))
       for op in ("add", "sub", "mul", "div", "maximum", "minimum")),
+    Rule("scatter_add broadcasts its values itself",
+         P.scatter_add(P.broadcast_to(x, shape=inner), y, axes=axis, at=0, nb=k, shape=shape),
+         lambda x, y, inner, axis, k, shape: apply("scatter_add", x, y, axes=axis, at=0, nb=k,
+                                                   shape=shape),
+         example=lambda x, y, z: dict(x=x[0], inner=(5, 1), y=constant(np.array([[1], [0], [4], [2], [3]])),
+                                      axis=(0,), k=1, shape=(5, 5))),
     Rule("where before broadcasting", P.where(c, x, y), _drop_broadcast("where"),
          example=lambda x, y, z: dict(c=broadcast_to(z[:, None] > 0, x.dims * 2), x=x, y=y)),
 ]

@@ -82,7 +82,7 @@ def _advanced(shape, idx, axes, nb):
     """The NumPy index into an array of ``shape`` moved so its ``nb`` batch axes then its
     indexed ``axes`` come first: ranges over the batch axes, then the index arrays; the block's
     shape behind the batch; and the axes to move to the front (None: they are there)."""
-    block = np.broadcast_shapes(*(np.shape(i) for i in idx))
+    block = np.shape(idx[0]) if len(idx) == 1 else np.broadcast_shapes(*(np.shape(i) for i in idx))
     ranges = tuple(np.arange(shape[j]).reshape((1,) * j + (-1,) + (1,) * (len(block) - j - 1))
                    for j in range(nb))
     front = list(range(nb)) + [nb + a for a in axes]

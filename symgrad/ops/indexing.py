@@ -123,11 +123,15 @@ register(Op("scatter_add", lambda g, *idx, axes, at, nb, shape:
 
 
 def _scatter_checked(g, idx, axes, at, nb, shape):
-    """``shape``, once ``g`` has the shape a gather from it would have."""
-    if _gathered("scatter_add", shape, idx, axes, at, nb) != g.dims:
+    """``shape``, once ``g`` has the shape a gather from it would have (or, for ``at == 0``,
+    broadcasts to it)."""
+    picked = _gathered("scatter_add", shape, idx, axes, at, nb)
+    fits = g.dims == picked or at == 0 and D.broadcast_shapes(
+        "scatter_add", [g.dims, picked], ["values", "places"]) == picked
+    if not fits:
         raise ShapeError(f"scatter_add: values of shape {D.fmt_shape(g.dims)} do not fit the "
-                         f"places an index of shape {D.fmt_shape(idx[0].dims)} picks in "
-                         f"{D.fmt_shape(shape)}")
+                         f"{D.fmt_shape(picked)} places an index of shape "
+                         f"{D.fmt_shape(idx[0].dims)} picks in {D.fmt_shape(shape)}")
     return shape
 
 
