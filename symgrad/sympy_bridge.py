@@ -286,6 +286,17 @@ class _Matrices(_Translator):
     number = staticmethod(lambda v: _number(v))
     hadamard = staticmethod(lambda *factors: _hadamard(*factors))
 
+    def scalar(self, value):
+        """The entry of a 1 x 1 matrix expression: SymPy's, unless SymPy writes it out as a
+        sum over the factors' entries, which is kept as the product (``yᵀ K⁻¹ y``)."""
+        if not self.is_matrix(value):
+            return value
+        entry = value[0, 0]
+        if not entry.has(sympy.Sum):
+            return entry
+        from sympy.matrices.expressions.matexpr import MatrixElement
+        return MatrixElement(value, 0, 0)
+
     def arg_dims(self, attrs: dict) -> list:
         return [self.g[a]["shape"] for a in attrs["args"]]
 
@@ -307,7 +318,7 @@ class _Matrices(_Translator):
         """``value``, holding the entries of a node of dims ``out`` up to size-1 axes, in the
         matrix shape that stands for ``out``."""
         if not out:
-            return value[0, 0] if self.is_matrix(value) else value
+            return self.scalar(value)
         shape = self.rep(out)
         if not self.is_matrix(value):
             return value * sympy.OneMatrix(*shape)
@@ -416,6 +427,11 @@ def _printer_class() -> type:
     class Printer(LatexPrinter):
         def _print_OneMatrix(self, expr) -> str:
             return r"\mathbb{1}"
+
+        def _print_MatrixElement(self, expr) -> str:
+            if expr.parent.shape == (1, 1):  # the entry of a 1 x 1 product: the product
+                return self._print(expr.parent)
+            return super()._print_MatrixElement(expr)
 
         def _print_ElementwiseApplyFunction(self, expr) -> str:
             var, body = expr.function.variables[0], expr.function.expr

@@ -10,10 +10,10 @@ import pytest
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
 
-def block(heading: str) -> str:
-    """The first Python code block of the README section ``heading``."""
+def block(heading: str, k: int = 0) -> str:
+    """The ``k``-th Python code block of the README section ``heading``."""
     section = README.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    return re.findall(r"```python\n(.*?)```", section, re.S)[k]
 
 
 def test_defop_example(capsys):
@@ -40,3 +40,20 @@ def test_vectorize_example(rng):
     z = np.tanh(xv @ wv)
     np.testing.assert_allclose(sg.function([X, w], per_example)(xv, wv),
                                (2 * z * (1 - z ** 2))[:, None] * xv, rtol=1e-13)
+
+
+def test_gaussian_likelihood_formula(capsys, rng):
+    """The README's derivative of a Gaussian likelihood: printed with the trace and the inverse,
+    and equal to the closed form -½ yᵀK⁻¹AK⁻¹y + ½ tr(K⁻¹A) at a random point."""
+    namespace: dict = {}
+    exec(block("Formulas", 1), namespace)  # noqa: S102 - our README
+    printed = capsys.readouterr().out
+    assert r"\operatorname{tr}\left(K^{-1} A \right)" in printed and "y^{T} K^{-1} A K^{-1} y" in printed
+    sg, A, y, s, nll = (namespace[k] for k in ("sg", "A", "y", "s", "nll"))
+    a = rng.standard_normal((4, 4))
+    a = a @ a.T
+    yv, sv = rng.standard_normal(4), 0.7
+    k_inv = np.linalg.inv(sv * a + np.eye(4))
+    expected = -0.5 * yv @ k_inv @ a @ k_inv @ yv + 0.5 * np.trace(k_inv @ a)
+    got = sg.function([A, y, s], sg.grad(nll, s))(a, yv, sv)
+    assert got == pytest.approx(expected, rel=1e-12)

@@ -17,6 +17,7 @@ from .. import runtime
 from ..dtypes import result_dtype
 from ..errors import ShapeError, UnsupportedError
 from ..expr import Batched, Expr, apply
+from ..lazy import sympy
 from ..op import Op, register
 from .banded import Banded
 from .shape import lift
@@ -85,7 +86,20 @@ def _band_batch(nb, batched, *coefs, offsets, vdims, xdims):
     return apply("band", *coefs, offsets=offsets, vdims=vdims, xdims=xdims)
 
 
+def _band_matrix(tr, attrs, *coefs):
+    """A diagonal matrix: ``c I`` for a scalar coefficient, ``diag(c)`` for a vector."""
+    params = dict(attrs["params"])
+    if params["offsets"] != ((0,),) or len(params["vdims"]) != 1 or len(params["xdims"]) != 1:
+        raise UnsupportedError("to_sympy(form='matrix'): only a band on the main diagonal of a "
+                               "matrix has a matrix expression; use form='elements'")
+    (c,) = coefs
+    if tr.is_matrix(c):
+        return sympy.DiagMatrix(c)
+    return c * sympy.Identity(tr.dim(params["vdims"][0]))
+
+
 register(Op("band", _band_infer, runtime.band, emit=_emit_band("band"), vjp=_BandVJP(),
+            sympy_matrix=_band_matrix,
             jvp=_band_jvp, batch=_band_batch,
             samples=((((4,), (4,)), dict(offsets=((0,), (1,)), vdims=(4,), xdims=(5,))),
                      (((2, 1, 3), (3,)), dict(offsets=((0, 0), (-1, 1)), vdims=(1, 3),

@@ -103,7 +103,7 @@ def _matmul_band(tangents, out, a, b):
 def _matmul_matrix(tr, attrs, a, b):
     da, db = tr.arg_dims(attrs)
     if len(da) == 1 and len(db) == 1:
-        return (a.T * b)[0, 0]
+        return tr.scalar(a.T * b)
     return b.T * a if len(da) == 1 else a * b
 
 
