@@ -76,6 +76,19 @@ def per_call(fns: dict, repeats: int = 21, budget: float = 0.02) -> dict:
     return {name: (min(ts), statistics.median(ts)) for name, ts in times.items()}
 
 
+def against_numpy(name: str, ours: Callable, numpy: Callable, target: float) -> float:
+    """Time ``ours`` and ``numpy`` interleaved and print both, their ratio (least and median
+    of 21 repeats) and whether the ratio meets ``target``; returns the ratio of the least."""
+    times = per_call({"symgrad": ours, "numpy": numpy})
+    (s_min, s_med), (n_min, n_med) = times["symgrad"], times["numpy"]
+    ratio = s_min / n_min
+    print(f"{name} per call (min of 21): symgrad {ms(s_min)}, numpy {ms(n_min)}, "
+          f"ratio {ratio:.3f} (target <= {target}: {'met' if ratio <= target else 'MISSED'})")
+    print(f"{name} per call (median):    symgrad {ms(s_med)}, numpy {ms(n_med)}, "
+          f"ratio {s_med / n_med:.3f}")
+    return ratio
+
+
 def timed(fn: Callable):
     """``(fn(), seconds)``."""
     start = time.perf_counter()

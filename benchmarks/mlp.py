@@ -95,13 +95,7 @@ def main() -> None:
             raise SystemExit(f"mlp: symgrad and NumPy disagree on {name}")
     print("mlp: symgrad and hand-written NumPy agree on the cost and all six gradients")
 
-    times = H.per_call({"symgrad": lambda: step(*args), "numpy": lambda: numpy_step(*args)})
-    (s_min, s_med), (n_min, n_med) = times["symgrad"], times["numpy"]
-    ratio = s_min / n_min
-    print(f"mlp per call (min of 21): symgrad {H.ms(s_min)}, numpy {H.ms(n_min)}, "
-          f"ratio {ratio:.3f} (target <= 1.15: {'met' if ratio <= 1.15 else 'MISSED'})")
-    print(f"mlp per call (median):    symgrad {H.ms(s_med)}, numpy {H.ms(n_med)}, "
-          f"ratio {s_med / n_med:.3f}")
+    H.against_numpy("mlp", lambda: step(*args), lambda: numpy_step(*args), target=1.15)
 
 
 if __name__ == "__main__":
