@@ -10,19 +10,20 @@ from __future__ import annotations
 
 from . import dims as D
 from .errors import DisconnectedInputError, ShapeError, SymgradError
-from .expr import Batched, Expr, apply, as_expr, constant, is_constant
+from .expr import Batched, Expr, apply, as_expr, constant, expr_method, is_constant
 from .forward import forward
 from .graph import common_graph
 from .ops.band import band_of
 from .ops.banded import Banded, identity
-from .ops.shape import broadcast_to, fill, zeros_like
+from .ops.shape import broadcast_to, fill, stack, zeros_like
 from .reverse import backprop
+from .trees import LEAF, TreeDef, tree_flatten, tree_unflatten
 
 
 def wrt_list(wrt, what: str) -> tuple:
-    """``(list of expressions, whether one was given)``; each must be a float non-constant."""
-    single = isinstance(wrt, Expr)
-    items = [wrt] if single else list(wrt)
+    """``(the expressions, their tree structure)`` of ``wrt``: one expression or a tree of
+    them (dicts, lists, tuples, namedtuples); each must be a floating-point non-constant."""
+    items, treedef = tree_flatten(wrt)
     for w in items:
         if not isinstance(w, Expr):
             raise SymgradError(f"{what}: wrt must be symgrad expressions, got "
@@ -35,75 +36,110 @@ def wrt_list(wrt, what: str) -> tuple:
                 f"{what}: cannot differentiate with respect to the constant {w!r}: constants are "
                 "folded into the expressions that use them, so the path to it is gone. Make it "
                 "a symbol (sg.scalar, sg.vector, ...) and give its value when evaluating")
-    return items, single
+    return items, treedef
 
 
-def vjp(y: Expr, wrt: Expr | list, cotangent, disconnected: str = "zero") -> Expr | list:
+def _scalar_list(items: list, treedef: TreeDef) -> bool:
+    """SymPy's convention: a flat list of scalars as ``wrt`` acts as one vector."""
+    return treedef.kind == "list" and bool(items) and all(
+        c.kind == "leaf" for c in treedef.children) and all(w.ndim == 0 for w in items)
+
+
+def _zero_for(w: Expr, disconnected: str, y: Expr) -> Expr:
+    if disconnected == "raise" and w.node not in y.g.ancestors([y.node]):
+        raise DisconnectedInputError(
+            f"the output does not depend on {w!r}; pass disconnected='zero' for zeros")
+    with w.g.marking_gradient():
+        return zeros_like(w)
+
+
+def vjp(y: Expr, wrt, cotangent, disconnected: str = "zero", *,
+        consider_constant=()) -> Expr | list:
     """Reverse-mode product ``ȳᵀ ∂y/∂wrt`` for an output of any shape.
 
-    ``wrt`` is one expression (one result) or a list (a list); each result has the shape of
-    its ``wrt``.  ``disconnected="raise"`` raises DisconnectedInputError when ``y`` does
-    not depend on a ``wrt``; the default gives zeros.
+    ``wrt`` is one expression or a tree of them (a dict, list, tuple or namedtuple); the
+    result has its structure, each entry the shape of its ``wrt``.
+    ``disconnected="raise"`` raises DisconnectedInputError when ``y`` does not depend on a
+    ``wrt``; the default gives zeros.  Gradients do not flow through the expressions in
+    ``consider_constant`` (PyTensor's argument).
 
     >>> sg.vjp(W @ x, x, ybar)       # = W.T @ ybar
     """
-    if disconnected not in ("zero", "raise"):
-        raise SymgradError(f"disconnected must be 'zero' or 'raise', got {disconnected!r}")
     y = as_expr(y)
-    items, single = wrt_list(wrt, "vjp")
-    common_graph([y.g, *(w.g for w in items)], "vjp")
     cotangent = as_expr(cotangent, y)
     if cotangent.dims != y.dims:
         raise ShapeError(f"vjp: the cotangent's shape {cotangent.dims} differs from the "
                          f"output's shape {y.dims}")
-    adjoint = backprop({y.node: cotangent}, items)
-    results = []
-    for w in items:
-        a = adjoint.get(w.node)
-        if a is None:
-            if disconnected == "raise" and w.node not in y.g.ancestors([y.node]):
-                raise DisconnectedInputError(
-                    f"the output does not depend on {w!r}; pass disconnected='zero' for zeros")
-            with w.g.marking_gradient():
-                a = zeros_like(w)
-        results.append(a)
-    return results[0] if single else results
+    return _backward(y, {y.node: cotangent}, wrt, disconnected, consider_constant, "vjp")
 
 
-def grad(cost: Expr, wrt: Expr | list, disconnected: str = "zero") -> Expr | list:
-    """Symbolic gradient of a scalar ``cost``: new graph nodes, one result per ``wrt``.
+def _backward(y: Expr, seeds: dict, wrt, disconnected: str, consider_constant, what: str):
+    """The reverse sweep from ``seeds`` to the tree ``wrt``, zeros where disconnected."""
+    if disconnected not in ("zero", "raise"):
+        raise SymgradError(f"{what}: disconnected must be 'zero' or 'raise', got {disconnected!r}")
+    items, treedef = wrt_list(wrt, what)
+    common_graph([y.g, *(w.g for w in items)], what)
+    stop = {as_expr(c, y).node for c in tree_flatten(consider_constant)[0]}
+    adjoint = backprop(seeds, items, stop)
+    results = [adjoint[w.node] if w.node in adjoint else _zero_for(w, disconnected, y)
+               for w in items]
+    return tree_unflatten(treedef, results)
+
+
+def grad(cost: Expr | None, wrt, disconnected: str = "zero", *, known_grads: dict | None = None,
+         consider_constant=()) -> Expr | list:
+    """Symbolic gradient of a scalar ``cost``: new graph nodes, with the structure of ``wrt``
+    (one expression, or a tree of them: dict, list, tuple, namedtuple).
+
+    PyTensor's arguments: ``known_grads={v: g}`` adds known gradients of the cost wrt
+    intermediate expressions (``cost`` may then be None: backprop starts from them alone);
+    gradients do not flow through the expressions in ``consider_constant``.
 
     >>> x, y, z = sg.scalars("x y z")
     >>> gx, gy, gz = sg.grad((x + y) * z, [x, y, z])     # z, z, x + y
     """
-    cost = as_expr(cost)
-    if cost.ndim != 0:
-        raise ShapeError(f"grad: the cost must be a scalar, got shape {cost.dims}; "
-                         "use sg.vjp or sg.jacobian for other outputs")
-    with cost.g.marking_gradient():  # the seed is a gradient node too (drawn as one)
-        seed = constant(1.0, cost.dtype, cost.g)
-    if isinstance(wrt, Expr) and wrt.ndim == 0 and disconnected == "zero":
-        # one scalar input: a forward sweep costs the same, and repeated it reuses every
-        # derivative node across orders (reverse mode's adjoints cannot be shared)
-        return jvp(cost, wrt, seed)
-    return vjp(cost, wrt, seed, disconnected)
+    seeds: dict = {}
+    if cost is not None:
+        cost = as_expr(cost)
+        if cost.ndim != 0:
+            raise ShapeError(f"grad: the cost must be a scalar, got shape {cost.dims}; "
+                             "use sg.vjp or sg.jacobian for other outputs")
+        with cost.g.marking_gradient():  # the seed is a gradient node too (drawn as one)
+            seeds[cost.node] = constant(1.0, cost.dtype, cost.g)
+        if isinstance(wrt, Expr) and wrt.ndim == 0 and disconnected == "zero" \
+                and not known_grads and not consider_constant:
+            # one scalar input: a forward sweep costs the same, and repeated it reuses every
+            # derivative node across orders (reverse mode's adjoints cannot be shared)
+            return jvp(cost, wrt, seeds[cost.node])
+    for v, g in (known_grads or {}).items():
+        v = as_expr(v)
+        g = as_expr(g, v)
+        if g.dims != v.dims:
+            raise ShapeError(f"grad: the known gradient of {v!r} has shape "
+                             f"{D.fmt_shape(g.dims)}, not its shape {D.fmt_shape(v.dims)}")
+        seeds[v.node] = seeds[v.node] + g if v.node in seeds else g
+    if not seeds:
+        raise SymgradError("grad: give a cost, or known_grads to start from")
+    anchor = cost if cost is not None else Expr(g.g, next(iter(seeds)))
+    return _backward(anchor, seeds, wrt, disconnected, consider_constant, "grad")
 
 
-def jvp(y: Expr | list, wrt: Expr | list, tangent) -> Expr | list:
+def jvp(y, wrt, tangent):
     """Forward-mode product ``∂y/∂wrt · tangent`` (Rop) for outputs of any shape.
 
-    ``wrt`` and ``tangent`` are one expression each or lists of equal length (each tangent
-    broadcasts to its input's shape); ``y`` one expression (one result) or a list (a list),
-    each result of its output's shape.  The tangents of all inputs are summed.
+    ``wrt`` and ``tangent`` are one expression each or trees of the same structure (each
+    tangent broadcasts to its input's shape); ``y`` one expression or a tree of them, the
+    result of the same structure.  The tangents of all inputs are summed.
 
     >>> sg.jvp(W @ x, x, v)          # = W @ v
     """
-    single_y = not isinstance(y, (list, tuple))
-    ys = [as_expr(e) for e in ([y] if single_y else y)]
-    items, single = wrt_list(wrt, "jvp")
-    tangents = [tangent] if single else list(tangent)
-    if len(tangents) != len(items):
-        raise SymgradError(f"jvp: {len(items)} inputs but {len(tangents)} tangents")
+    ys, ytree = tree_flatten(y)
+    ys = [as_expr(e) for e in ys]
+    items, treedef = wrt_list(wrt, "jvp")
+    tangents, tdef = ([tangent], LEAF) if treedef == LEAF else tree_flatten(tangent)
+    if tdef != treedef:
+        raise SymgradError(f"jvp: the tangents' structure {tdef!r} differs from the inputs' "
+                           f"{treedef!r} ({len(items)} inputs, {len(tangents)} tangents)")
     common_graph([e.g for e in ys + items], "jvp")
     seeds = {}
     for w, t in zip(items, tangents):
@@ -121,7 +157,7 @@ def jvp(y: Expr | list, wrt: Expr | list, tangent) -> Expr | list:
     results = [tangent_of.get(e.node) for e in ys]
     with ys[0].g.marking_gradient():
         results = [zeros_like(e) if t is None else t for e, t in zip(ys, results)]
-    return results[0] if single_y else results
+    return tree_unflatten(ytree, results)
 
 
 def _jacobian_of(t, y: Expr, x: Expr, sparse: bool) -> Expr:
@@ -144,25 +180,31 @@ def _jacobians(ys: list, x: Expr, sparse: bool = False) -> list:
         return [_jacobian_of(tangent_of.get(y.node), y, x, sparse) for y in ys]
 
 
-def jacobian(y: Expr, wrt: Expr | list) -> Expr | list:
+def jacobian(y: Expr, wrt):
     """The Jacobian ``∂y/∂x``, shape ``y.shape + x.shape``, as one array graph.
 
-    ``wrt`` one expression (one result) or a list (a list).  A batch of seed directions,
-    one per entry of ``x``, is pushed forward in one sweep (kept banded while possible).
+    ``wrt`` one expression or a tree of them (the result has its structure); as in SymPy, a
+    flat list of scalars acts as one vector, so ``jacobian(y, [rho, phi])`` has shape
+    ``y.shape + (2,)``.  A batch of seed directions, one per entry of ``x``, is pushed
+    forward in one sweep (kept banded while possible).
 
     >>> J = sg.jacobian(sg.softmax(x), x)      # diag(s) - s sᵀ, shape (n, n)
     """
     y = as_expr(y)
-    items, single = wrt_list(wrt, "jacobian")
+    items, treedef = wrt_list(wrt, "jacobian")
     common_graph([y.g, *(w.g for w in items)], "jacobian")
     results = [_jacobians([y], w)[0] for w in items]
-    return results[0] if single else results
+    if _scalar_list(items, treedef):
+        return stack(results, axis=-1)
+    return tree_unflatten(treedef, results)
 
 
-def hessian(cost: Expr, wrt: Expr | list, sparse: bool = False) -> Expr | list:
+def hessian(cost: Expr, wrt, sparse: bool = False):
     """The Hessian of a scalar ``cost``, shape ``x.shape + x.shape`` (forward over reverse).
 
-    For a list ``[W, b]`` the result is the nested list of blocks ``H[i][j] = ∂²c/∂xᵢ∂xⱼ``.
+    For a tree ``wrt`` (e.g. ``[W, b]`` or ``{"W": W, "b": b}``) the result is the tree of
+    blocks ``H[i][j] = ∂²c/∂xᵢ∂xⱼ`` (nested lists, nested dicts); as in SymPy, a flat list of
+    scalars acts as one vector, so ``hessian(f, [x, y])`` is a (2, 2) array.
     ``sparse=True`` gives an expression that evaluates to a ``scipy.sparse`` CSR matrix of
     shape ``(x.size, x.size)`` whose pattern is the banded structure found in the graph
     (where a matrix product lost that structure, the dense Hessian's nonzeros); scipy is an
@@ -174,42 +216,72 @@ def hessian(cost: Expr, wrt: Expr | list, sparse: bool = False) -> Expr | list:
     if cost.ndim != 0:
         raise ShapeError(f"hessian: the cost must be a scalar, got shape "
                          f"{D.fmt_shape(cost.dims)}; use sg.jacobian of sg.jacobian")
-    items, single = wrt_list(wrt, "hessian")
+    items, treedef = wrt_list(wrt, "hessian")
     grads = grad(cost, items)
     columns = [_jacobians(grads, x, sparse) for x in items]
-    blocks = [[columns[j][i] for j in range(len(items))] for i in range(len(items))]
-    return blocks[0][0] if single else blocks
+    rows = [[columns[j][i] for j in range(len(items))] for i in range(len(items))]
+    if _scalar_list(items, treedef) and not sparse:
+        return stack([stack(row) for row in rows])
+    return tree_unflatten(treedef, [tree_unflatten(treedef, row) for row in rows])
 
 
-def hvp(cost: Expr, wrt: Expr | list, v) -> Expr | list:
+def hvp(cost: Expr, wrt, v):
     """Hessian-vector product ``H v`` without forming ``H``: the jvp of the gradient.
 
-    ``wrt`` and ``v`` one expression each (one result of ``x``'s shape) or lists.
+    ``wrt`` and ``v`` one expression each or trees of the same structure (the result has it).
 
     >>> sg.hvp(sg.sum(x ** 3), x, v)     # 6 x v
     """
-    items, single = wrt_list(wrt, "hvp")
-    grads = grad(as_expr(cost), items)
-    return jvp(grads[0] if single else grads, wrt, v)
+    return jvp(grad(as_expr(cost), wrt), wrt, v)
 
 
-def diff(f, x, n: int = 1) -> Expr:
-    """The n-th derivative of a scalar ``f`` with respect to a scalar ``x``.
+def diff(f, *wrt, n: int | None = None) -> Expr:
+    """Derivatives of a scalar ``f`` in SymPy's argument style: ``diff(f, x)``,
+    ``diff(f, x, 3)`` (the third), ``diff(f, x, y, 2)`` (once in x, twice in y); the keyword
+    ``n`` counts the derivatives in a single variable.
 
     Forward mode, one sweep per order: the derivative of every node is a node (shared by
-    hash-consing across orders), so the graph grows polynomially in n where repeated
-    reverse mode grows exponentially.
+    hash-consing across orders), so the graph grows polynomially in the order where
+    repeated reverse mode grows exponentially.
 
     >>> sg.diff(sg.sin(x), x, 3)     # -cos(x)
     """
-    if not isinstance(n, int) or n < 0:
-        raise SymgradError(f"diff: n must be a non-negative integer, got {n!r}")
     f = as_expr(f)
     if f.ndim != 0:
         raise ShapeError(f"diff: f must be a scalar, got shape {f.dims}; use sg.jacobian")
-    if isinstance(x, Expr) and x.ndim != 0:
-        raise ShapeError(f"diff: x must be a scalar, got shape {x.dims}; use sg.grad or sg.hessian")
-    wrt_list(x, "diff")
-    for _ in range(n):
-        f = jvp(f, x, 1.0)
+    steps = _orders(wrt, n)
+    for x, count in steps:
+        if isinstance(x, Expr) and x.ndim != 0:
+            raise ShapeError(f"diff: {x!r} is not a scalar, shape {x.dims}; use sg.grad or "
+                             "sg.hessian")
+        wrt_list(x, "diff")
+        for _ in range(count):
+            f = jvp(f, x, 1.0)
     return f
+
+
+def _orders(wrt: tuple, n) -> list:
+    """SymPy's ``x, y, 2`` as ``[(x, 1), (y, 2)]``."""
+    steps: list = []
+    for item in wrt:
+        if isinstance(item, Expr):
+            steps.append((item, 1))
+        elif isinstance(item, int) and not isinstance(item, bool):
+            if item < 0 or not steps:
+                raise SymgradError(f"diff: an order must be a non-negative integer after a "
+                                   f"variable, got {item!r}")
+            steps[-1] = (steps[-1][0], item)
+        else:
+            raise SymgradError(f"diff: expected symbols each followed by an optional order, as "
+                               f"diff(f, x, y, 2); got {item!r}")
+    if n is not None:
+        if len(steps) != 1 or not isinstance(n, int) or n < 0:
+            raise SymgradError(f"diff: n must be a non-negative integer order for one variable, "
+                               f"got n={n!r}")
+        steps = [(steps[0][0], n)]
+    if not steps:
+        raise SymgradError("diff: give the variable(s) to differentiate with respect to")
+    return steps
+
+
+expr_method("diff")(diff)

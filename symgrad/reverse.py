@@ -22,11 +22,12 @@ from .ops.elementwise import logical_and, logical_or, where
 from .ops.shape import broadcast_to, sum_to
 
 
-def backprop(seeds: dict, wrt: list) -> dict:
+def backprop(seeds: dict, wrt: list, stop=frozenset()) -> dict:
     """Adjoints ``{node: Expr}`` of the nodes in ``wrt`` given ``{output node: cotangent}``.
 
     x̄ = Σ over users u of vjp_u(ū): the classic reverse sweep, over node ids descending
-    (ids are a topological order).  Nodes without a path to ``wrt`` are skipped.
+    (ids are a topological order).  Nodes without a path to ``wrt`` are skipped, and nothing
+    flows through the nodes in ``stop`` (considered constant).
     """
     g = next(iter(seeds.values())).g
     needed = g.ancestors(seeds)
@@ -37,7 +38,7 @@ def backprop(seeds: dict, wrt: list) -> dict:
         for node in sorted(active, reverse=True):
             gbar = adjoint.get(node)
             attrs = g[node]
-            if gbar is None or not attrs["args"]:
+            if gbar is None or not attrs["args"] or node in stop:
                 continue
             op = REGISTRY[attrs["op"]]
             args = [Expr(g, a) for a in attrs["args"]]

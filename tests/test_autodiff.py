@@ -57,7 +57,7 @@ def test_wrt_single_and_list():
     f = x * y
     assert isinstance(sg.grad(f, x), sg.Expr)
     assert isinstance(sg.grad(f, [x]), list) and len(sg.grad(f, [x])) == 1
-    assert sg.grad(f, (x, y)) == [y, x]  # hash-consing: d(xy)/dx is the node y itself
+    assert sg.grad(f, (x, y)) == (y, x)  # the structure of wrt; d(xy)/dx is the node y itself
 
 
 def test_disconnected_gives_zeros_or_raises(rng):
@@ -169,7 +169,7 @@ def test_grad_of_grad(derivative):
 def test_diff_needs_scalar_and_valid_n():
     x, v = sg.scalar("x"), sg.vector("v", 2)
     assert sg.diff(sg.sin(x), x, 0) == sg.sin(x)
-    with pytest.raises(sg.ShapeError, match="x must be a scalar"):
+    with pytest.raises(sg.ShapeError, match="is not a scalar"):
         sg.diff(sg.sum(v), v)
     with pytest.raises(sg.SymgradError, match="non-negative integer"):
         sg.diff(x, x, -1)
