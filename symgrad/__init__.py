@@ -30,10 +30,13 @@ from .ops.annotate import name
 from .ops.indexing import argsort, sort, take, take_along_axis
 from .ops.custom import defop
 from .rewrite import Rule
-from .autodiff import diff, grad, hessian, hvp, jacobian, jvp, vjp
+from .autodiff import diff, hvp
 from .batching import vectorize
 from .compile import NUMPY, Backend, Function, function
 from .check import check_grad
+from .transforms import (Transformed, grad, hessian, jacobian, jit, jvp, ravel_pytree,
+                         value_and_grad, vjp, vmap)
+from .trees import tree_flatten, tree_map, tree_unflatten
 from .sympy_bridge import from_sympy, latex, simplify, to_sympy
 from .viz import draw, to_dot
 from .leaves import matrix, scalar, scalars, tensor, vector
@@ -63,6 +66,9 @@ __all__ = [
     "roll", "pad", "eye", "zeros", "ones", "full", "arange", "ones_like",
     # derivatives and batching
     "grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "diff", "vectorize", "check_grad",
+    # function transforms and parameter trees (JAX's names)
+    "value_and_grad", "vmap", "jit", "Transformed", "ravel_pytree", "tree_flatten",
+    "tree_unflatten", "tree_map",
     # lowering, formulas, pictures
     "function", "Function", "Backend", "NUMPY", "simplify", "Rule", "to_sympy", "from_sympy",
     "latex", "to_dot", "draw",
