@@ -37,10 +37,12 @@ from .check import check_grad
 from .transforms import (Transformed, grad, hessian, jacobian, jit, jvp, ravel_pytree,
                          value_and_grad, vjp, vmap)
 from .trees import tree_flatten, tree_map, tree_unflatten
+from .shared import SharedVariable, shared
+from .substitute import clone
 from .sympy_bridge import from_sympy, latex, simplify, to_sympy
 from .viz import draw, to_dot
 from .leaves import matrix, scalar, scalars, tensor, vector
-from . import linalg, special
+from . import linalg, scipy, special
 
 __all__ = [
     # graphs, expressions, ops
@@ -69,11 +71,13 @@ __all__ = [
     # function transforms and parameter trees (JAX's names)
     "value_and_grad", "vmap", "jit", "Transformed", "ravel_pytree", "tree_flatten",
     "tree_unflatten", "tree_map",
+    # PyTensor's conveniences
+    "shared", "SharedVariable", "clone",
     # lowering, formulas, pictures
     "function", "Function", "Backend", "NUMPY", "simplify", "Rule", "to_sympy", "from_sympy",
     "latex", "to_dot", "draw",
     # namespaces with NumPy's and SciPy's names
-    "linalg", "special",
+    "linalg", "special", "scipy",
     # errors
     "SymgradError", "ShapeError", "ArgumentError", "DisconnectedInputError",
     "GraphMismatchError", "UnsupportedError", "GradientCheckError",

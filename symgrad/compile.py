@@ -15,15 +15,17 @@ import heapq
 import itertools
 import linecache
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
 from . import dims as D
 from . import runtime
-from .errors import ArgumentError, UnsupportedError
+from .errors import ArgumentError, ShapeError, UnsupportedError
 from .expr import Expr, as_expr, expr_method
 from .graph import common_graph, paused_gc
 from .op import REGISTRY, kwargs_code
+from .trees import LEAF, TreeDef, tree_flatten, tree_unflatten
 
 _ids = itertools.count()
 _LITERAL_DTYPES = (np.dtype(np.float64), np.dtype(np.int64), np.dtype(bool))
@@ -212,110 +214,311 @@ def _releases(computed: list, g, last_use: dict, reuse: dict, outputs: set) -> d
     return release
 
 
-def _flatten(outputs) -> tuple:
-    """``(list of leaves, structure)`` of nested lists and tuples of outputs."""
-    leaves: list = []
+# -- structures of inputs and outputs -----------------------------------------------------
+class _Name:
+    """A leaf written as its symbol's name where an input's structure is described."""
 
-    def walk(item):
-        if isinstance(item, (list, tuple)):
-            return type(item), [walk(i) for i in item]
-        leaves.append(item)
-        return None
-    return leaves, walk(outputs)
+    __slots__ = ("name",)
+
+    def __init__(self, name) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return repr(self.name)
 
 
-def _unflatten(structure, values: list):
-    """The nesting ``structure`` filled with ``values`` in order (tuples for both kinds)."""
-    it = iter(values)
+def _describe(treedef: TreeDef, leaves: list) -> str:
+    """The structure ``treedef`` with its symbols' names as leaves: ``{'W': 'W', 'b': 'b'}``."""
+    return repr(tree_unflatten(treedef, [_Name(x.name) for x in leaves]))
 
-    def build(s):
-        return next(it) if s is None else tuple(build(i) for i in s[1])
-    return build(structure)
+
+def _labels(d: TreeDef) -> list:
+    """How each child of ``d`` is reached: ``['W']``, ``[1]``, ``.b`` (namedtuple fields)."""
+    if d.kind == "dict":
+        return [f"[{k!r}]" for k in d.keys]
+    if isinstance(d.kind, str):
+        return [f"[{i}]" for i in range(len(d.children))]
+    return [f".{field}" for field in d.kind._fields]
+
+
+def _paths(treedef: TreeDef) -> list:
+    """Each leaf's place in the tree, ``['W']`` or ``[1][0]``; ``""`` for a lone leaf."""
+    paths, todo = [], [(treedef, "")]
+    while todo:
+        d, path = todo.pop()
+        if d.kind == "leaf":
+            paths.append(path)
+        todo += reversed([(c, path + label) for c, label in zip(d.children, _labels(d))])
+    return paths
+
+
+def _lists_as_tuples(d: TreeDef) -> TreeDef:
+    """Output structures give tuples where lists were given (as before trees)."""
+    return TreeDef("tuple" if d.kind == "list" else d.kind, d.keys,
+                   tuple(_lists_as_tuples(c) for c in d.children))
+
+
+def _what(value) -> str:
+    """A short description of a call's argument for error messages."""
+    name = type(value).__name__
+    if isinstance(value, Mapping):
+        return f"a {name} with keys {sorted(map(repr, value))}"
+    if isinstance(value, (list, tuple)):
+        return f"a {name} of {len(value)} entries"
+    shape = getattr(value, "shape", None)
+    return f"{name} of shape {shape}" if shape is not None else name
+
+
+def _read(d: TreeDef, value, out: list, path: str, fail) -> None:
+    """Append the leaves of ``value`` read with the declared structure ``d`` to ``out``: a
+    leaf position takes the value whole (a nested list of numbers is one array)."""
+    kind = d.kind
+    if kind == "leaf":
+        out.append(value)
+        return
+    if kind == "none":
+        if value is not None:
+            fail(path, "None", value)
+        return
+    if kind == "dict":
+        if not isinstance(value, Mapping) or set(value) != set(d.keys):
+            fail(path, f"a dict with keys {list(d.keys)}", value)
+        values = [value[k] for k in d.keys]
+    else:
+        if not isinstance(value, (list, tuple)) or len(value) != len(d.children):
+            fail(path, f"a list or tuple of {len(d.children)} entries", value)
+        values = value
+    for child, v, label in zip(d.children, values, _labels(d)):
+        _read(child, v, out, path + label, fail)
+
+
+_SPREAD = object()  # the key under which _check notes arrays given for scalars
+
+
+def _spread(results: tuple, shape: tuple, arrays: list) -> tuple:
+    """Each result broadcast to ``shape`` as a fresh array (a function of scalars called on
+    arrays: an output that is an argument, or one computed twice, is copied)."""
+    seen = {id(a) for a in arrays}
+    out = []
+    for r in results:
+        if getattr(r, "shape", None) != shape:
+            r = np.broadcast_to(r, shape).copy()
+        elif id(r) in seen:
+            r = r.copy()
+        seen.add(id(r))
+        out.append(r)
+    return tuple(out)
 
 
 class Function:
     """A compiled NumPy function; call it with arrays positionally or by input name.
 
+    Each positional argument has the structure its input was declared with (a symbol, or a
+    tree of them); inputs with defaults may be left out; shared variables are read, and
+    updated after the call, by the function itself (see :func:`function`).
+
     >>> f = sg.function([x, y], x * y); f(2.0, 3.0)
     6.0
     """
 
-    def __init__(self, inputs: list, outputs: list, structure, backend: Backend = NUMPY) -> None:
-        self.inputs = inputs
+    def __init__(self, inputs: list, outputs: list, structure: TreeDef | None = None,
+                 backend: Backend = NUMPY, *, trees: list | None = None,
+                 defaults: dict | None = None, updates: list = ()) -> None:
+        self.inputs = inputs  # the leaf symbols, in order
         self.outputs = outputs
+        self.updates = list(updates)  # (shared variable, its new value)
         self.backend = backend
         self._structure = structure
+        self._flat_out = structure is not None and structure.kind == "tuple" and all(
+            c.kind == "leaf" for c in structure.children)
         with paused_gc():
-            self.source, self._fn, self._dim_names = _generate(inputs, outputs, backend)
+            (self.source, self._fn, self._dim_names, self.shared,
+             self._spread_error) = _generate(inputs, outputs + [new for _, new in self.updates],
+                                             backend, bool(self.updates))
+        self._storages = [s.attrs["shared"] for s in self.shared]  # read at each call
+        self._updated = [s.attrs["shared"] for s, _ in self.updates]
         self._specs = [(x.dtype, x.dims) for x in inputs]  # read once per argument per call
+        trees = [LEAF] * len(inputs) if trees is None else trees
+        self._trees = None if all(t.kind == "leaf" for t in trees) else trees
+        self._nargs = len(trees)
+        self._entries, self._where = [], []  # the leaves of each argument; each leaf's place
+        for k, t in enumerate(trees):
+            first = len(self._where)
+            self._where += [(k, path) for path in _paths(t)]
+            self._entries.append((first, t))
         self._positions = {}
-        for i, x in enumerate(inputs):
-            self._positions.setdefault(x.name, []).append(i)
+        for k, (first, t) in enumerate(self._entries):
+            if t.kind == "leaf":
+                self._positions.setdefault(inputs[first].name, []).append(k)
+        self._defaults = {k: self._default(k, value) for k, value in
+                          self._default_entries(defaults or {}).items()}
 
     def __call__(self, *args, **kwargs):
-        if kwargs:
+        if kwargs or len(args) != self._nargs:
             args = self._merge(args, kwargs)
-        if len(args) != len(self.inputs):
-            names = ", ".join(repr(x.name) for x in self.inputs)
-            raise ArgumentError(f"the function takes {len(self.inputs)} arguments ({names}), "
-                                f"got {len(args)}")
+        if self._trees is not None:
+            args = self._leaves_of(args)
         bound: dict = {}
         arrays = [self._check(i, value, bound) for i, value in enumerate(args)]
+        spread = self._spread_shape(bound.pop(_SPREAD)) if _SPREAD in bound else None
+        if self._storages:
+            arrays += [s.value for s in self._storages]
         with np.errstate(all="ignore"):
             result = self._fn(*arrays, *[bound[n] for n in self._dim_names])
+        if self._updated:  # every new value is computed: assign them all
+            k = len(self._updated)
+            for storage, value in zip(self._updated, result[-k:]):
+                storage.assign(value)
+            result = result[:-k]
+        if spread is not None:
+            result = _spread(result, spread, arrays)
         structure = self._structure
         if structure is None:
             return result[0]
-        if structure[0] is tuple and all(s is None for s in structure[1]):
+        if self._flat_out:
             return result
-        return _unflatten(structure, result)
+        return tree_unflatten(structure, result)
 
-    def _merge(self, args: tuple, kwargs: dict) -> tuple:
-        merged = list(args) + [_MISSING] * (len(self.inputs) - len(args))
+    # -- arguments ---------------------------------------------------------------------
+    def _entry(self, k: int) -> str:
+        """Argument ``k`` in words: its symbol's name, or its structure with names."""
+        first, t = self._entries[k]
+        if t.kind == "leaf":
+            return repr(self.inputs[first].name)
+        return _describe(t, self.inputs[first:first + t.num_leaves])
+
+    def _takes(self) -> str:
+        n, d = self._nargs, len(self._defaults)
+        names = ", ".join(self._entry(k) + (" (has a default)" if k in self._defaults else "")
+                          for k in range(n))
+        return f"the function takes {n - d} to {n} arguments ({names})" if d else \
+            f"the function takes {n} arguments ({names})"
+
+    def _label(self, i: int) -> str:
+        """Leaf ``i`` as error messages name it: ``argument 0 ('X')``, or with its place in
+        a tree argument, ``argument 0 ('W' at ['W'])``."""
+        k, path = self._where[i]
+        return f"argument {k} ({self.inputs[i].name!r}{' at ' + path if path else ''})"
+
+    def _merge(self, args: tuple, kwargs: dict) -> list:
+        """Positional and keyword arguments, and defaults, as one positional list."""
+        n = self._nargs
+        if len(args) > n:
+            raise ArgumentError(f"{self._takes()}, got {len(args)}")
+        merged = list(args) + [_MISSING] * (n - len(args))
         for name, value in kwargs.items():
             where = self._positions.get(name)
             if where is None:
                 raise ArgumentError(f"no input is named {name!r}; inputs are "
-                                    + ", ".join(repr(x.name) for x in self.inputs))
+                                    + ", ".join(self._entry(k) for k in range(n)))
             if len(where) > 1:
                 raise ArgumentError(f"several inputs are named {name!r}; pass them positionally")
             if where[0] < len(args) or merged[where[0]] is not _MISSING:
                 raise ArgumentError(f"input {name!r} was given twice")
             merged[where[0]] = value
-        missing = [repr(self.inputs[i].name) for i, v in enumerate(merged) if v is _MISSING]
+        missing = []
+        for k, value in enumerate(merged):
+            if value is _MISSING:
+                if k in self._defaults:
+                    merged[k] = self._defaults[k]
+                else:
+                    missing.append(k)
+        if missing and not kwargs:
+            raise ArgumentError(f"{self._takes()}, got {len(args)}")
         if missing:
-            raise ArgumentError("missing argument(s) " + ", ".join(missing))
-        return tuple(merged)
+            raise ArgumentError("missing argument(s) " + ", ".join(self._entry(k) for k in missing))
+        return merged
+
+    def _leaves_of(self, args) -> list:
+        """The leaves of each argument, read with the structure its input was declared with."""
+        leaves: list = []
+        for k, (value, (first, t)) in enumerate(zip(args, self._entries)):
+            if t.kind == "leaf":
+                leaves.append(value)
+                continue
+
+            def fail(path, expected, got, k=k):
+                where = f" at {path}" if path else ""
+                raise ArgumentError(f"argument {k} must have the structure {self._entry(k)}: "
+                                    f"expected{where} {expected}, got {_what(got)}")
+            _read(t, value, leaves, "", fail)
+        return leaves
+
+    def _default_entries(self, defaults: dict) -> dict:
+        """``{argument index: value}`` from ``{symbol or its name: value}``."""
+        found = {}
+        for key, value in defaults.items():
+            if isinstance(key, str):
+                where = self._positions.get(key, [])
+                if len(where) != 1:
+                    raise ArgumentError(f"defaults: {'no' if not where else 'more than one'} "
+                                        f"input is named {key!r}")
+                found[where[0]] = value
+                continue
+            leaf = next((i for i, x in enumerate(self.inputs)
+                         if isinstance(key, Expr) and x.node == key.node), None)
+            if leaf is None:
+                raise ArgumentError(f"defaults: {key!r} is not among the inputs")
+            k, path = self._where[leaf]
+            if path:
+                raise ArgumentError(f"defaults: {key.name!r} is inside argument {k}, "
+                                    f"{self._entry(k)}; defaults are for inputs given as one symbol")
+            found[k] = value
+        return found
+
+    def _default(self, k: int, value) -> np.ndarray:
+        """A default checked as an argument would be, kept as a read-only copy."""
+        array = np.array(self._check(self._entries[k][0], value, {}))
+        array.flags.writeable = False
+        return array
 
     def _check(self, i: int, value, bound: dict) -> np.ndarray:
         dtype, expected = self._specs[i]
-        x = self.inputs[i]
         array = value
         if type(array) is not np.ndarray:
             try:
                 array = np.asarray(value)
             except Exception as err:  # ragged lists and the like
-                raise ArgumentError(f"argument {i} ({x.name!r}) is not an array: {err}") from None
+                raise ArgumentError(f"{self._label(i)} is not an array: {err}") from None
         if array.dtype != dtype:
             if not np.can_cast(array.dtype, dtype, "same_kind") and array.dtype.kind not in "biu":
-                raise ArgumentError(f"argument {i} ({x.name!r}) has dtype {array.dtype}, which "
+                raise ArgumentError(f"{self._label(i)} has dtype {array.dtype}, which "
                                     f"cannot be cast to {dtype}")
             array = array.astype(dtype)
         if array.shape == expected:  # every size is fixed and right: nothing to bind
             return array
+        if not expected and self._spread_error is None:  # a function of scalars on arrays
+            bound.setdefault(_SPREAD, []).append((i, array.shape))
+            return array
         if array.ndim != len(expected):
-            raise ArgumentError(f"argument {i} ({x.name!r}) must have {len(expected)} "
-                                f"dimension(s), shape {D.fmt_shape(expected)}; got shape {array.shape}")
+            hint = ""
+            if not expected and self._spread_error:
+                hint = (". A function of scalars runs elementwise on arrays only when its graph "
+                        f"is elementwise, and {self._spread_error}: map it over arrays with "
+                        "sg.vectorize(outputs, {x: X}) (X an array symbol), or declare "
+                        "array inputs")
+            raise ArgumentError(f"{self._label(i)} must have {len(expected)} "
+                                f"dimension(s), shape {D.fmt_shape(expected)}; got shape "
+                                f"{array.shape}{hint}")
         for axis, (want, got) in enumerate(zip(expected, array.shape)):
             if isinstance(want, int):
                 if want != got:
-                    raise ArgumentError(f"argument {i} ({x.name!r}) must have shape "
+                    raise ArgumentError(f"{self._label(i)} must have shape "
                                         f"{D.fmt_shape(expected)}; got {array.shape} (axis {axis})")
             elif bound.setdefault(want, got) != got:
-                raise ArgumentError(f"argument {i} ({x.name!r}) has shape {array.shape}, so "
+                raise ArgumentError(f"{self._label(i)} has shape {array.shape}, so "
                                     f"{want!r} = {got} on axis {axis}, but an earlier argument "
                                     f"set {want!r} = {bound[want]}")
         return array
+
+    def _spread_shape(self, given: list) -> tuple:
+        """The broadcast shape of the arrays given for scalar inputs."""
+        try:
+            return np.broadcast_shapes(*(shape for _, shape in given))
+        except ValueError:
+            shapes = ", ".join(f"{self._label(i)} {shape}" for i, shape in given)
+            raise ArgumentError("a function of scalars called on arrays broadcasts them "
+                                f"together, but these shapes do not broadcast: {shapes}") from None
 
     def __repr__(self) -> str:
         ins = ", ".join(f"{x.name}{D.fmt_shape(x.dims)}" for x in self.inputs)
@@ -325,18 +528,41 @@ class Function:
 _MISSING = object()
 
 
-def _schedule(g, inputs: list, outputs: list) -> list:
-    """The nodes to compute, in id order: what the outputs need, stopping at the inputs."""
+def _schedule(g, inputs: list, outputs: list) -> tuple:
+    """``(nodes to compute in id order, shared variables read)``: what the outputs need,
+    stopping at the inputs."""
     given = {x.node for x in inputs}
-    order = []
+    order, shared = [], []
     for node in sorted(g.ancestors([e.node for e in outputs], stop=given)):
         if node in given:
             continue
-        if g[node]["op"] == "symbol":
+        attrs = g[node]
+        if attrs["op"] == "symbol":
+            if "shared" in attrs:
+                shared.append(Expr(g, node))
+                continue
             raise ArgumentError(f"an output depends on the symbol {Expr(g, node)!r}, which is "
                                 "not among the inputs")
         order.append(node)
-    return order
+    return order, shared
+
+
+def _why_not_elementwise(g, order: list, inputs: list, updates: bool) -> str | None:
+    """None when the function may run on arrays given for its scalar inputs (every node a
+    0-d elementwise op or leaf, so NumPy broadcasts the generated code as it is), else why
+    not (``""`` when the inputs are not all scalars)."""
+    if any(x.dims for x in inputs):
+        return ""
+    if updates:
+        return "this function updates shared variables"
+    for node in order:
+        attrs = g[node]
+        op = REGISTRY[attrs["op"]]
+        if attrs["shape"] != ():
+            return f"this one computes arrays (a {op.name!r} of shape {D.fmt_shape(attrs['shape'])})"
+        if attrs["args"] and not op.elementwise and op.name != "name":
+            return f"this one uses the op {op.name!r}, which is not elementwise"
+    return None
 
 
 def _literal_constants(g, order: list) -> set:
@@ -356,9 +582,15 @@ def _literal_constants(g, order: list) -> set:
     return candidates
 
 
-def _generate(inputs: list, outputs: list, backend: Backend):
+def _generate(inputs: list, outputs: list, backend: Backend, updates: bool = False):
+    """``(source, function, dimension names, shared variables read, why it cannot run on
+    arrays for its scalars or None)``; the function takes the inputs, then the shared
+    variables' values, then the sizes of named dimensions."""
     g = common_graph([e.g for e in inputs + outputs], "function")
-    order = _schedule(g, inputs, outputs)
+    order, shared = _schedule(g, inputs, outputs)
+    spread_error = _why_not_elementwise(g, order, inputs + shared, updates)
+    explicit = len(inputs)
+    inputs = inputs + shared
     dim_vars: dict = {}
     for x in inputs:
         for d in x.dims:
@@ -393,7 +625,8 @@ def _generate(inputs: list, outputs: list, backend: Backend):
 
     lines = []
     for i, x in enumerate(inputs):
-        lines.append(f"    # a{i}: input {i}, {ascii(x.name)}, shape "
+        what = f"input {i}" if i < explicit else "shared variable"
+        lines.append(f"    # a{i}: {what}, {ascii(x.name)}, shape "
                      f"{ascii(D.fmt_shape(x.dims))}, {x.dtype}")
     for name, var in dim_vars.items():
         lines.append(f"    # {var}: the size named {ascii(name)}")
@@ -417,7 +650,7 @@ def _generate(inputs: list, outputs: list, backend: Backend):
     filename = f"<{fn_name}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), namespace)  # source is symgrad's own, see above
-    return source, namespace[fn_name], list(dim_vars)
+    return source, namespace[fn_name], list(dim_vars), shared, spread_error
 
 
 def _output_code(g, node: int, names: dict, input_nodes: set, roots: set) -> str:
@@ -438,28 +671,86 @@ def _output_code(g, node: int, names: dict, input_nodes: set, roots: set) -> str
     return name
 
 
-def function(inputs, outputs, backend: Backend = NUMPY) -> Function:
+def _update_pairs(updates) -> list:
+    """``[(shared variable, new value)]`` from a dict or pairs, each checked."""
+    if updates is None:
+        return []
+    pairs = list(updates.items()) if isinstance(updates, Mapping) else list(updates)
+    seen, checked = set(), []
+    for pair in pairs:
+        try:
+            s, new = pair
+        except (TypeError, ValueError):
+            raise ArgumentError("updates: give {shared variable: new value} or (shared variable, "
+                                f"new value) pairs; got {pair!r}") from None
+        if not isinstance(s, Expr) or "shared" not in s.attrs:
+            raise ArgumentError(f"updates: {s!r} is not a shared variable (made by sg.shared)")
+        if s.node in seen:
+            raise ArgumentError(f"updates: the shared variable {s.name!r} is updated twice")
+        seen.add(s.node)
+        new = as_expr(new, s)
+        if new.dims != s.dims or new.dtype != s.dtype:
+            raise ShapeError(f"updates: the new value of the shared variable {s.name!r} has shape "
+                             f"{D.fmt_shape(new.dims)} and dtype {new.dtype}; the variable has "
+                             f"shape {D.fmt_shape(s.dims)} and dtype {s.dtype}")
+        checked.append((s, new))
+    return checked
+
+
+def function(inputs, outputs, backend: Backend = NUMPY, *, defaults: dict | None = None,
+             updates=None) -> Function:
     """Compile ``outputs`` as a NumPy function of the symbols ``inputs``.
 
-    One output gives one array; a list or tuple gives a tuple, nested lists and tuples
-    (Hessian blocks) nested tuples of the same structure.  ``.source`` shows the code.
-    ``backend`` chooses where it runs and how each op is printed (see :class:`Backend`).
+    ``inputs`` is one symbol, or a list or tuple of arguments, each a symbol or a tree of
+    symbols (dicts, lists, tuples, namedtuples): the function takes one positional argument
+    per entry, a tree with the same structure (a leaf's value is taken whole, so a nested
+    list of numbers is one array).  Arguments given as one symbol may also be passed by the
+    symbol's name, and left out when ``defaults={symbol or name: value}`` gives a value.
+
+    ``outputs`` is one expression (one array) or a tree of them, returned with the same
+    structure: lists and tuples as tuples, dicts as dicts, namedtuples as namedtuples.
+
+    Shared variables (:func:`symgrad.shared`) are not arguments: the function reads their
+    current values.  ``updates={shared: new value}`` (or pairs) computes the outputs and the
+    new values, then assigns every new value after the call (each must have the shared
+    variable's shape and dtype: a ShapeError here otherwise).
+
+    A function whose inputs are all scalars and whose graph is elementwise may be called
+    with arrays: the generated NumPy code broadcasts them and every output gets their
+    broadcast shape.  Other graphs refuse arrays for scalars (map them with
+    :func:`symgrad.vectorize`).  ``.source`` shows the code; ``backend`` chooses where it
+    runs and how each op is printed (see :class:`Backend`).
 
     >>> x, y, z = sg.scalars("x y z")
     >>> f = sg.function([x, y, z], (x + y) * z); f(-2.0, 5.0, -4.0)
     -12.0
+    >>> g = sg.function([x, y], {"sum": x + y}, defaults={y: 1.0}); g(2.0)
+    {'sum': 3.0}
     """
-    inputs = [inputs] if isinstance(inputs, Expr) else list(inputs)
-    single = not isinstance(outputs, (list, tuple))
-    leaves, structure = _flatten([outputs] if single else outputs)
-    outs = [as_expr(o, inputs[0] if inputs else None) for o in leaves]
-    for i, x in enumerate(inputs):
-        if not isinstance(x, Expr) or x.op != "symbol":
-            raise ArgumentError(f"input {i} must be a symbol made by sg.scalar, sg.vector, "
-                                f"sg.matrix or sg.tensor; got {x!r}")
-    if len({x.node for x in inputs}) != len(inputs):
+    if isinstance(inputs, Mapping):
+        raise ArgumentError("inputs must be a symbol, or a list or tuple of arguments (each a "
+                            "symbol or a tree of symbols); for one dict argument write [inputs]")
+    entries = [inputs] if isinstance(inputs, Expr) else list(inputs)
+    leaves, trees = [], []
+    for k, entry in enumerate(entries):
+        items, treedef = tree_flatten(entry)
+        for x, path in zip(items, _paths(treedef)):
+            where = f"input {k}" + (f" at {path}" if path else "")
+            if not isinstance(x, Expr) or x.op != "symbol":
+                raise ArgumentError(f"{where} must be a symbol made by sg.scalar, sg.vector, "
+                                    f"sg.matrix or sg.tensor; got {x!r}")
+            if "shared" in x.attrs:
+                raise ArgumentError(f"{where} ({x.name!r}) is a shared variable: a function "
+                                    "reads its current value itself, so it is no argument")
+        leaves += items
+        trees.append(treedef)
+    if len({x.node for x in leaves}) != len(leaves):
         raise ArgumentError("the same symbol appears twice among the inputs")
-    return Function(inputs, outs, None if single else structure, backend)
+    single = not isinstance(outputs, (list, tuple, dict))
+    outs, structure = ([outputs], None) if single else tree_flatten(outputs)
+    outs = [as_expr(o, leaves[0] if leaves else None) for o in outs]
+    return Function(leaves, outs, None if single else _lists_as_tuples(structure), backend,
+                    trees=trees, defaults=defaults, updates=_update_pairs(updates))
 
 
 @expr_method("eval")
@@ -467,24 +758,26 @@ def evaluate(e: Expr, values: dict | None = None):
     """Evaluate with ``{symbol: value}``; compiles once (cached in the graph) and runs.
 
     The symbols given bind named dimensions too, as for a gradient ``fill(("n", 3), 1.0)``.
+    Shared variables not given are read at their current values.
 
     >>> (x * 2).eval({x: 3.0})
     6.0
     """
     values = values or {}
-    symbols = {n for n in e.g.ancestors([e.node]) if e.g[n]["op"] == "symbol"}
     given = {}
     for key, value in values.items():
-        if not isinstance(key, Expr):
+        if not isinstance(key, Expr) or key.op != "symbol":
             raise ArgumentError(f"eval takes {{symbol: value}}; got the key {key!r}")
         common_graph([e.g, key.g], "eval")
         given[key.node] = value
+    g = e.g
+    symbols = {n for n in g.ancestors([e.node]) if g[n]["op"] == "symbol" and "shared" not in g[n]}
     symbols = sorted(symbols | set(given))
-    missing = [repr(Expr(e.g, n)) for n in symbols if n not in given]
+    missing = [repr(Expr(g, n)) for n in symbols if n not in given]
     if missing:
         raise ArgumentError("eval needs a value for " + ", ".join(missing))
     key = ("eval", e.node, tuple(symbols))
-    fn = e.g.cache.get(key)
+    fn = g.cache.get(key)
     if fn is None:
-        fn = e.g.cache[key] = function([Expr(e.g, n) for n in symbols], e)
+        fn = g.cache[key] = Function([Expr(g, n) for n in symbols], [e])
     return fn(*(given[n] for n in symbols))

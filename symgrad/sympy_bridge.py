@@ -130,12 +130,14 @@ class _Translator:
     """One walk over the nodes ``roots`` need, in id order; subclasses give the form of
     leaves and of each op's value, read from the op's ``sympy`` and ``sympy_matrix`` rules."""
 
-    def __init__(self, g, roots: list, share: bool, keep_names: bool) -> None:
+    def __init__(self, g, roots: list, share: bool, keep_names: bool,
+                 given: dict | None = None) -> None:
         self.g = g
         self.roots = roots
         needed = g.ancestors(roots)
         self.nodes = sorted(needed)
         self.share = share
+        self.given = given or {}  # symbol node -> the caller's SymPy value for it
         self.labels = {}  # node -> the name sg.name gave it (the name node may lie outside)
         if keep_names:
             for node in range(len(g)):
@@ -144,7 +146,9 @@ class _Translator:
                     self.labels.setdefault(g[node]["args"][0], label(**dict(g[node]["params"])))
         self.reserved = {g[n]["name"] for n in self.nodes if g[n]["op"] == "symbol"}
         self.reserved |= set(self.labels.values())
-        self.claimed: set = set()
+        theirs = {getattr(v, "name", None) for v in self.given.values()} - {None}
+        self.reserved |= theirs
+        self.claimed: set = set(theirs)  # a symbol of the same name becomes name_1
         self.fresh = (f"x{i}" for i in itertools.count() if f"x{i}" not in self.reserved)
         self.replacements: list = []
         self.leaves: dict = {}  # SymPy name -> node, to map SymPy results back
@@ -162,7 +166,9 @@ class _Translator:
         for node in self.nodes:
             attrs = g[node]
             op = REGISTRY[attrs["op"]]
-            if attrs["op"] == "symbol":
+            if attrs["op"] == "symbol" and node in self.given:
+                value = self.theirs(self.given[node], attrs)
+            elif attrs["op"] == "symbol":
                 value = self.symbol(self.claim(attrs["name"], node), attrs["shape"])
             elif attrs["op"] == "constant":
                 value = self.constant(attrs["value"], attrs["shape"])
@@ -241,6 +247,25 @@ class _Elements(_Translator):
 
     def constant(self, value: np.ndarray, dims: tuple):
         return _entries(value)
+
+    def theirs(self, value, attrs: dict):
+        """The caller's SymPy value for a symbol: a scalar expression, or for an array an
+        ``IndexedBase``, a ``Matrix``/``Array`` or a ``MatrixSymbol`` of its size."""
+        dims = attrs["shape"]
+        if not dims:
+            return _their_scalar(value, attrs)
+        if isinstance(value, sympy.IndexedBase):
+            out = np.empty(dims, dtype=object)
+            for idx in np.ndindex(out.shape):
+                out[idx] = value[idx]
+            return out
+        if isinstance(value, sympy.MatrixExpr) and not isinstance(value, sympy.MatrixBase):
+            value = value.as_explicit()
+        if not hasattr(value, "tolist") or D.size_of(dims) != int(np.prod(value.shape)):
+            raise SymgradError(f"to_sympy: symbols gives {value!r} for {attrs['name']!r} of shape "
+                               f"{D.fmt_shape(dims)}; give an IndexedBase, or a Matrix, Array or "
+                               "MatrixSymbol of as many entries")
+        return np.array(sympy.flatten(value.tolist()), dtype=object).reshape(dims)
 
     def finish(self, value):
         if not isinstance(value, np.ndarray):
@@ -361,6 +386,19 @@ class _Matrices(_Translator):
             return sympy.Symbol(name, real=True)
         return sympy.MatrixSymbol(name, *self.rep(dims))
 
+    def theirs(self, value, attrs: dict):
+        """The caller's SymPy value for a symbol: a scalar expression, or a matrix
+        expression of the shape that stands for the symbol's (a vector is a column)."""
+        dims = attrs["shape"]
+        if not dims:
+            return _their_scalar(value, attrs)
+        shape = self.rep(dims)
+        if not self.is_matrix(value) or tuple(value.shape) != shape:
+            raise SymgradError(f"to_sympy: symbols gives {value!r} for {attrs['name']!r} of shape "
+                               f"{D.fmt_shape(dims)}; in the matrix form give a matrix "
+                               f"expression of shape {shape}")
+        return value
+
     def constant(self, value: np.ndarray, dims: tuple):
         if value.ndim == 0:
             return _number(value[()])
@@ -371,6 +409,38 @@ class _Matrices(_Translator):
             return sympy.ZeroMatrix(*shape) if number == 0 else number * sympy.OneMatrix(*shape)
         table = value.reshape(-1, 1) if value.ndim == 1 else value
         return sympy.ImmutableMatrix(_entries(table).tolist())
+
+
+def _their_scalar(value, attrs: dict):
+    """The caller's SymPy value for a scalar symbol (numbers are made SymPy numbers)."""
+    try:
+        return sympy.sympify(value, strict=True)
+    except (sympy.SympifyError, TypeError):
+        raise SymgradError(f"to_sympy: symbols gives {value!r} for the scalar {attrs['name']!r}; "
+                           "give a SymPy expression, such as sympy.Symbol(name)") from None
+
+
+def _given(g, exprs: list, symbols) -> dict:
+    """``{symbol node: SymPy value}`` from ``{symgrad symbol or its name: SymPy value}`` (a
+    name stands for every symbol of that name; keys the expressions do not use are ignored)."""
+    if not symbols:
+        return {}
+    by_name: dict = {}
+    for node in g.ancestors([e.node for e in exprs]):
+        if g[node]["op"] == "symbol":
+            by_name.setdefault(g[node]["name"], []).append(node)
+    given = {}
+    for key, value in symbols.items():
+        if isinstance(key, str):
+            for node in by_name.get(key, ()):
+                given[node] = value
+        elif isinstance(key, Expr) and key.op == "symbol":
+            common_graph([g, key.g], "to_sympy")
+            given[key.node] = value
+        else:
+            raise SymgradError(f"to_sympy: the keys of symbols are symgrad symbols or their "
+                               f"names, got {key!r}")
+    return given
 
 
 def _form(exprs: list, form: str) -> str:
@@ -391,17 +461,24 @@ def _form(exprs: list, form: str) -> str:
     return form
 
 
-def _translate(exprs: list, form: str, share: bool, keep_names: bool):
-    """``(translator, values)`` for the expressions ``exprs`` of one graph."""
+def _translate(exprs: list, form: str, share: bool, keep_names: bool, symbols=None):
+    """``(translator, values)`` for the expressions ``exprs`` of one graph; ``symbols`` maps
+    symgrad symbols (or their names) to the caller's SymPy values for them."""
     kind = _Elements if _form(exprs, form) == "elements" else _Matrices
-    translator = kind(exprs[0].g, [e.node for e in exprs], share, keep_names)
+    g = exprs[0].g
+    translator = kind(g, [e.node for e in exprs], share, keep_names, _given(g, exprs, symbols))
     return translator, translator.run()
 
 
-def to_sympy(e, cse: bool = False, form: str = "auto") -> "sympy.Basic | tuple":
+def to_sympy(e, cse: bool = False, form: str = "auto",
+             symbols: dict | None = None) -> "sympy.Basic | tuple":
     """``e`` (or a list of expressions) as SymPy; ``cse=True`` gives ``(replacements, expr)``.
 
-    Symbols become real SymPy symbols of the same name.  ``form`` is ``"elements"`` (scalars,
+    Symbols become real SymPy symbols of the same name, unless ``symbols`` gives the SymPy
+    value to use: ``{x: sympy.Symbol("x")}`` (keys are symgrad symbols or their names; an
+    array symbol takes an ``IndexedBase``, a ``Matrix`` or a ``MatrixSymbol``; keys the
+    expression does not use are ignored), so results compare equal to the caller's own SymPy
+    expressions.  ``form`` is ``"elements"`` (scalars,
     and small static tensors as a ``Matrix``/``Array`` of entries), ``"matrix"`` (matrix
     expressions such as ``W^T x``) or ``"auto"`` (elements when every tensor is small and
     static).  With ``cse=True`` each node used more than once, and each named intermediate,
@@ -410,9 +487,13 @@ def to_sympy(e, cse: bool = False, form: str = "auto") -> "sympy.Basic | tuple":
     >>> x, y, z = sg.scalars("x y z")
     >>> sg.to_sympy(sg.grad((x + y) * z, x))
     z
+    >>> t = sympy.Symbol("t")
+    >>> sg.to_sympy(sg.diff(sg.sin(x), x), symbols={x: t}) == sympy.cos(t)
+    True
     """
     single = not isinstance(e, (list, tuple))
-    translator, values = _translate([e] if single else list(e), form, share=cse, keep_names=cse)
+    translator, values = _translate([e] if single else list(e), form, share=cse, keep_names=cse,
+                                    symbols=symbols)
     result = values[0] if single else values
     return (translator.replacements, result) if cse else result
 
