@@ -57,3 +57,25 @@ def test_gaussian_likelihood_formula(capsys, rng):
     expected = -0.5 * yv @ k_inv @ a @ k_inv @ yv + 0.5 * np.trace(k_inv @ a)
     got = sg.function([A, y, s], sg.grad(nll, s))(a, yv, sv)
     assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_coming_from_examples():
+    """The four blocks of "Coming from JAX, PyTensor, SymPy or SciPy", run in order as a
+    reader would, with their results checked by NumPy."""
+    ns: dict = {}
+    for k in range(4):
+        exec(block("Coming from JAX, PyTensor, SymPy or SciPy", k), ns)  # noqa: S102 - our README
+    X, Y = ns["X"], ns["Y"]
+    p = 0.5  # the logistic model at w = 0, b = 0
+    np.testing.assert_allclose(ns["grads"]["w"], X.T @ (p - Y) / len(Y), rtol=1e-12)
+    assert ns["grads"]["b"] == pytest.approx(np.mean(p - Y), rel=1e-12)
+    assert ns["value"] == pytest.approx(np.log(2), rel=1e-12)
+    np.testing.assert_allclose(ns["per_example"]["w"], X * (p - Y)[:, None], rtol=1e-12)
+    t = np.tanh(1.0)
+    np.testing.assert_allclose(ns["hess"], 2 * (1 - t ** 2) * (1 - 3 * t ** 2) * np.eye(3), rtol=1e-12)
+    w, b = ns["w"].get_value(), ns["b"].get_value()
+    fitted = 1 / (1 + np.exp(-(X @ w) - b))
+    np.testing.assert_array_equal(ns["predict"](X), fitted > 0.5)
+    assert np.mean((fitted > 0.5) == Y) >= 0.75
+    assert ns["H"].dims == (2, 2)
+    np.testing.assert_allclose(ns["result"].x, np.ones(5), atol=1e-5)  # trust-exact's gtol
