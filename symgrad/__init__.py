@@ -33,6 +33,7 @@ from .rewrite import Rule
 from .autodiff import diff, hvp
 from .batching import vectorize
 from .compile import NUMPY, Backend, Function, function
+from .serialize import load, save
 from .check import check_grad
 from .transforms import (Transformed, grad, hessian, jacobian, jit, jvp, ravel_pytree,
                          value_and_grad, vjp, vmap)
@@ -74,7 +75,7 @@ __all__ = [
     # PyTensor's conveniences
     "shared", "SharedVariable", "clone",
     # lowering, formulas, pictures
-    "function", "Function", "Backend", "NUMPY", "simplify", "Rule", "to_sympy", "from_sympy",
+    "function", "Function", "Backend", "NUMPY", "save", "load", "simplify", "Rule", "to_sympy", "from_sympy",
     "latex", "to_dot", "draw",
     # namespaces with NumPy's and SciPy's names
     "linalg", "special", "scipy",
