@@ -6,7 +6,15 @@ contains symgrad's own identifiers: ``a0`` for inputs, ``d0`` for named dimensio
 for node 12, ``c12`` for constants, ``f0`` for an implementation that is neither NumPy's
 nor symgrad's).  A buffer whose value is dead is handed to the next elementwise op of the
 same shape as ``out=``, and an array variable is deleted after the last line that names
-it.  Arguments are checked and named dimensions bound before the generated code runs.
+it.  A backend (symgrad.backends) supplies the emitters, the modules the source names and
+how the function is loaded.
+
+Each function's source also holds its call: arguments already of the declared array class,
+dtype and shape (and floats for float64 scalars) go straight to the body, binding named
+sizes as they are read; anything else takes the checked path (keywords, defaults, trees,
+conversions, errors).  Where every value is a float64 scalar, a second body computes on
+Python floats with ``math`` (see symgrad.scalar_math) and the NumPy body runs only where
+that one raises.
 """
 from __future__ import annotations
 
@@ -15,16 +23,19 @@ import heapq
 import itertools
 import linecache
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 import numpy as np
 
 from . import dims as D
 from . import runtime
-from .errors import ArgumentError, ShapeError, UnsupportedError
+from . import scalar_math  # noqa: F401  (registers the ops' "math" emitters)
+from .backends import NUMPY, Backend, resolve
+from .errors import ArgumentError, ShapeError
 from .expr import Expr, as_expr, expr_method
 from .graph import common_graph, paused_gc
-from .op import REGISTRY, kwargs_code
+from .op import REGISTRY
 from .trees import LEAF, TreeDef, tree_flatten, tree_unflatten
 
 _ids = itertools.count()
@@ -89,45 +100,6 @@ def _library_name(fn) -> str | None:
     return None
 
 
-class Backend:
-    """Where generated code runs: the modules its source names and each op's emitter.
-
-    An op's emitter for a backend is ``op.emitters[backend.name]``; ops register theirs
-    there (``@op.emitter("name")``) without being edited, and ``emitters`` maps op names to
-    emitters ``(op, args, params, ctx, out) -> source`` that this backend object prefers.
-    ``namespace`` binds the names the source uses (``np``, ``rt``).  With ``fallback`` the
-    NumPy emitter serves ops that have none for this backend; without it such an op is an
-    UnsupportedError at compile time.
-
-    >>> sg.function([x], sg.exp(x), backend=sg.NUMPY)
-    """
-
-    def __init__(self, name: str, namespace: dict, emitters: dict | None = None,
-                 fallback: bool = True) -> None:
-        self.name = name
-        self.namespace = namespace
-        self.emitters = emitters or {}
-        self.fallback = fallback
-
-    def emit(self, op, args: list, params: dict, ctx, out: str | None) -> str:
-        """Source of one node: this backend's emitter for the op, else the op's own."""
-        custom = self.emitters.get(op.name)
-        if custom is not None:
-            return custom(op, args, params, ctx, out)
-        if out is not None:
-            return f"{ctx.ref(op.impl)}({', '.join(args)}{kwargs_code(params)}, out={out})"
-        emit = op.emitters.get(self.name)
-        if emit is None and self.fallback:
-            emit = op.emitters["numpy"]
-        if emit is None:
-            raise UnsupportedError(f"the backend {self.name!r} cannot express the op {op.name!r}")
-        return emit(args, params, ctx)
-
-    def __repr__(self) -> str:
-        return f"<symgrad.Backend {self.name}>"
-
-
-NUMPY = Backend("numpy", {"np": np, "rt": runtime})
 
 
 @functools.cache
@@ -322,24 +294,32 @@ class Function:
     """
 
     def __init__(self, inputs: list, outputs: list, structure: TreeDef | None = None,
-                 backend: Backend = NUMPY, *, trees: list | None = None,
+                 backend: Backend | str = NUMPY, *, trees: list | None = None,
                  defaults: dict | None = None, updates: list = ()) -> None:
         self.inputs = inputs  # the leaf symbols, in order
         self.outputs = outputs
         self.updates = list(updates)  # (shared variable, its new value)
-        self.backend = backend
+        self.backend = backend = resolve(backend)
         self._structure = structure
         self._flat_out = structure is not None and structure.kind == "tuple" and all(
             c.kind == "leaf" for c in structure.children)
+        trees = [LEAF] * len(inputs) if trees is None else trees
+        self._trees = None if all(t.kind == "leaf" for t in trees) else trees
+        returns = "{}[0]" if structure is None else "{}" if self._flat_out else \
+            "unflatten(structure, {})"
         with paused_gc():
-            (self.source, self._fn, self._dim_names, self.shared,
-             self._spread_error) = _generate(inputs, outputs + [new for _, new in self.updates],
-                                             backend, bool(self.updates))
+            generated = _generate(inputs, outputs + [new for _, new in self.updates], backend,
+                                  updates=bool(self.updates), returns=returns,
+                                  fast=self._trees is None and not self.updates)
+        generated.namespace.update(slow=self._checked_call, structure=structure,
+                                   unflatten=tree_unflatten)
+        self.source = generated.source
+        self._fn, self._math, self._call = generated.body, generated.math, generated.call
+        self._dim_names, self.shared = generated.dim_names, generated.shared
+        self._spread_error = generated.spread_error
         self._storages = [s.attrs["shared"] for s in self.shared]  # read at each call
         self._updated = [s.attrs["shared"] for s, _ in self.updates]
         self._specs = [(x.dtype, x.dims) for x in inputs]  # read once per argument per call
-        trees = [LEAF] * len(inputs) if trees is None else trees
-        self._trees = None if all(t.kind == "leaf" for t in trees) else trees
         self._nargs = len(trees)
         self._entries, self._where = [], []  # the leaves of each argument; each leaf's place
         for k, t in enumerate(trees):
@@ -354,6 +334,12 @@ class Function:
                           self._default_entries(defaults or {}).items()}
 
     def __call__(self, *args, **kwargs):
+        return self._call(*args, **kwargs)
+
+    def _checked_call(self, args: tuple, kwargs: dict):
+        """A call whose arguments are not all of the declared dtype and shape already (the
+        generated code's fast path takes those): keywords, defaults, trees, conversions,
+        arrays for scalars, shared variables' updates, and the errors."""
         if kwargs or len(args) != self._nargs:
             args = self._merge(args, kwargs)
         if self._trees is not None:
@@ -363,8 +349,7 @@ class Function:
         spread = self._spread_shape(bound.pop(_SPREAD)) if _SPREAD in bound else None
         if self._storages:
             arrays += [s.value for s in self._storages]
-        with np.errstate(all="ignore"):
-            result = self._fn(*arrays, *[bound[n] for n in self._dim_names])
+        result = self._run(arrays, [bound[n] for n in self._dim_names], spread is None)
         if self._updated:  # every new value is computed: assign them all
             k = len(self._updated)
             for storage, value in zip(self._updated, result[-k:]):
@@ -378,6 +363,16 @@ class Function:
         if self._flat_out:
             return result
         return tree_unflatten(structure, result)
+
+    def _run(self, arrays: list, sizes: list, scalars: bool) -> tuple:
+        """The generated body on checked arguments: first on Python floats where it can
+        (see symgrad.scalar_math), then on the arrays."""
+        if self._math is not None and scalars:
+            try:
+                return self._math(*[float(a) for a in arrays])
+            except (ArithmeticError, ValueError):
+                pass
+        return self._fn(*arrays, *sizes)
 
     # -- arguments ---------------------------------------------------------------------
     def _entry(self, k: int) -> str:
@@ -475,9 +470,9 @@ class Function:
     def _check(self, i: int, value, bound: dict) -> np.ndarray:
         dtype, expected = self._specs[i]
         array = value
-        if type(array) is not np.ndarray:
+        if type(array) is not self.backend.array_type:
             try:
-                array = np.asarray(value)
+                array = self.backend.asarray(value)
             except Exception as err:  # ragged lists and the like
                 raise ArgumentError(f"{self._label(i)} is not an array: {err}") from None
         if array.dtype != dtype:
@@ -582,10 +577,28 @@ def _literal_constants(g, order: list) -> set:
     return candidates
 
 
-def _generate(inputs: list, outputs: list, backend: Backend, updates: bool = False):
-    """``(source, function, dimension names, shared variables read, why it cannot run on
-    arrays for its scalars or None)``; the function takes the inputs, then the shared
-    variables' values, then the sizes of named dimensions."""
+MATH = Backend("math", {"math": math}, fallback=False, buffers=False)
+_MATH_DTYPES = (np.dtype(np.float64), np.dtype(bool))
+
+
+class _Generated(NamedTuple):
+    source: str
+    namespace: dict  # the functions' globals; the Function binds ``slow`` and ``structure``
+    body: Callable  # (*inputs, *shared values, *sizes) -> tuple of results
+    math: Callable | None  # the same on Python floats, when every value is a float64 scalar
+    call: Callable  # (*args, **kwargs) -> results, as Function.__call__
+    dim_names: list
+    shared: list
+    spread_error: str | None
+
+
+def _generate(inputs: list, outputs: list, backend: Backend, *, updates: bool = False,
+              fast: bool = False, returns: str = "{}") -> _Generated:
+    """The source of the function's body (the inputs, then the shared variables' values,
+    then the sizes of named dimensions, to a tuple of results), of the same on Python floats
+    where every value is a float64 scalar and ``backend.scalar_math``, and of the call: with
+    ``fast``, positional arguments already of the declared dtype and shape go straight to the
+    body (``returns`` formats its result), anything else to ``slow(args, kwargs)``."""
     g = common_graph([e.g for e in inputs + outputs], "function")
     order, shared = _schedule(g, inputs, outputs)
     spread_error = _why_not_elementwise(g, order, inputs + shared, updates)
@@ -597,10 +610,45 @@ def _generate(inputs: list, outputs: list, backend: Backend, updates: bool = Fal
             if isinstance(d, str) and d not in dim_vars:
                 dim_vars[d] = f"d{len(dim_vars)}"
     namespace = dict(backend.namespace)
-    ctx = _EmitContext(dim_vars, namespace)
+    n = next(_ids)
+    names = {"body": f"symgrad_fn_{n}", "math": f"symgrad_math_{n}", "call": f"symgrad_call_{n}"}
+    header = [f"    # a{i}: {'input ' + str(i) if i < explicit else 'shared variable'}, "
+              f"{ascii(x.name)}, shape {ascii(D.fmt_shape(x.dims))}, {x.dtype}"
+              for i, x in enumerate(inputs)]
+    header += [f"    # {var}: the size named {ascii(name)}" for name, var in dim_vars.items()]
+    params = [f"a{i}" for i in range(len(inputs))] + list(dim_vars.values())
+    body = _body(g, order, inputs, outputs, backend, dim_vars, namespace)
+    if backend.quiet_numpy:  # NumPy's floating-point warnings off while the body runs
+        body = ["    _state = quiet(QUIET)", "    try:"] + ["    " + line for line in body] + \
+            ["    finally:", "        restore(_state)"]
+        namespace.update(quiet=runtime.quiet, QUIET=runtime.QUIET, restore=runtime.restore)
+    source = f"def {names['body']}({', '.join(params)}):\n" + "\n".join(header + body) + "\n"
+    scalar = backend.scalar_math and _all_float_scalars(g, order, inputs)
+    if scalar:
+        namespace["math"] = math
+        lines = _body(g, order, inputs, outputs, MATH, dim_vars, namespace)
+        source += f"\n\ndef {names['math']}({', '.join(params)}):\n" + "\n".join(lines) + "\n"
+    checks = _fast_checks(inputs[:explicit], dim_vars, backend, namespace) if fast else None
+    source += "\n\n" + _call_source(names, checks, len(shared), list(dim_vars.values()),
+                                     scalar, returns)
+    namespace.update(MATH_ERRORS=(ArithmeticError, ValueError),
+                     shared=[s.attrs["shared"] for s in shared])
+    filename = f"<symgrad_fn_{n}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)  # source is symgrad's own, see above
+    namespace[names["body"]] = backend.load(namespace[names["body"]], len(dim_vars))
+    return _Generated(source, namespace, namespace[names["body"]],
+                      namespace[names["math"]] if scalar else None, namespace[names["call"]],
+                      list(dim_vars), shared, spread_error)
 
+
+def _body(g, order: list, inputs: list, outputs: list, backend: Backend, dim_vars: dict,
+          namespace: dict) -> list:
+    """The lines computing ``outputs`` from ``inputs`` with ``backend``'s emitters, ending
+    in ``return (results,)``; constants not printed as literals are bound in ``namespace``."""
+    ctx = _EmitContext(dim_vars, namespace)
     names = {x.node: f"a{i}" for i, x in enumerate(inputs)}
-    literals = _literal_constants(g, order)
+    literals = _literal_constants(g, order) if backend is not MATH else set(order)
     computed, last_use = [], {}
     for node in order:
         attrs = g[node]
@@ -609,8 +657,7 @@ def _generate(inputs: list, outputs: list, backend: Backend, updates: bool = Fal
                 names[node] = _literal(attrs["value"])
             else:
                 names[node] = f"c{node}"
-                value = attrs["value"]
-                namespace[names[node]] = value[()] if value.ndim == 0 else value
+                namespace[names[node]] = backend.constant(attrs["value"])
             continue
         names[node] = f"t{node}"
         for a in attrs["args"]:
@@ -620,16 +667,11 @@ def _generate(inputs: list, outputs: list, backend: Backend, updates: bool = Fal
     out_nodes = {e.node for e in outputs}
     for node in out_nodes:
         last_use[node] = math.inf
-    reuse = _plan_buffers(computed, g, out_nodes, last_use)
-    release = _releases(computed, g, last_use, reuse, out_nodes)
-
+    reuse, release = {}, {}
+    if backend.buffers:
+        reuse = _plan_buffers(computed, g, out_nodes, last_use)
+        release = _releases(computed, g, last_use, reuse, out_nodes)
     lines = []
-    for i, x in enumerate(inputs):
-        what = f"input {i}" if i < explicit else "shared variable"
-        lines.append(f"    # a{i}: {what}, {ascii(x.name)}, shape "
-                     f"{ascii(D.fmt_shape(x.dims))}, {x.dtype}")
-    for name, var in dim_vars.items():
-        lines.append(f"    # {var}: the size named {ascii(name)}")
     for step, node in enumerate(computed):
         attrs = g[node]
         op = REGISTRY[attrs["op"]]
@@ -643,14 +685,82 @@ def _generate(inputs: list, outputs: list, backend: Backend, updates: bool = Fal
     input_nodes = {x.node for x in inputs}
     results = [_output_code(g, e.node, names, input_nodes, roots) for e in outputs]
     lines.append(f"    return ({', '.join(results)}{',' if len(results) == 1 else ''})")
+    return lines
 
-    fn_name = f"symgrad_fn_{next(_ids)}"
-    params = [f"a{i}" for i in range(len(inputs))] + list(dim_vars.values())
-    source = f"def {fn_name}({', '.join(params)}):\n" + "\n".join(lines) + "\n"
-    filename = f"<{fn_name}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    exec(compile(source, filename, "exec"), namespace)  # source is symgrad's own, see above
-    return source, namespace[fn_name], list(dim_vars), shared, spread_error
+
+def _all_float_scalars(g, order: list, inputs: list) -> bool:
+    """Whether every input is a float64 scalar, every value a float64 or bool scalar and
+    every op has a ``math`` emitter (so the function runs on Python floats)."""
+    return all(x.dims == () and x.dtype == np.float64 for x in inputs) and all(
+        g[n]["shape"] == () and g[n]["dtype"] in _MATH_DTYPES
+        and (g[n]["op"] == "constant" or "math" in REGISTRY[g[n]["op"]].emitters)
+        for n in order)
+
+
+def _fast_checks(inputs: list, dim_vars: dict, backend: Backend, namespace: dict):
+    """``(conditions, arguments for the body, arguments for the math body)`` as source: the
+    conditions hold when each argument is already of its input's array class, dtype and
+    shape (binding the named sizes as it reads them), or a float for a float64 scalar; None
+    when some input's shape is not made of integers and names."""
+    namespace["ARRAY"] = backend.array_type
+    conditions, args, floats = [], [], []
+    bound: set = set()
+    for i, x in enumerate(inputs):
+        a = f"a{i}"
+        dtype = f"T{i}"
+        namespace[dtype] = x.dtype
+        floats.append(f"float({a})")
+        if not x.dims and backend.numpy_scalars:
+            namespace[f"S{i}"] = x.dtype.type
+            if x.dtype == np.float64:  # a Python float becomes a NumPy scalar (its errors)
+                conditions.append(f"(type({a}) is float or type({a}) is S{i})")
+                args.append(f"S{i}({a})")
+            else:
+                conditions.append(f"type({a}) is S{i}")
+                args.append(a)
+            continue
+        sizes, new = [], False
+        for axis, d in enumerate(x.dims):
+            if isinstance(d, int):
+                sizes.append(str(d))
+            elif isinstance(d, str) and d in bound:
+                sizes.append(dim_vars[d])
+            elif isinstance(d, str):
+                bound.add(d)
+                new = True
+                sizes.append(f"({dim_vars[d]} := {a}.shape[{axis}])")
+            else:
+                return None
+        shape = f"({', '.join(sizes)}{',' if len(sizes) == 1 else ''})"
+        conditions.append(f"type({a}) is ARRAY and {a}.dtype is {dtype}"
+                          + (f" and {a}.ndim == {len(x.dims)}" if new else "")
+                          + f" and {a}.shape == {shape}")
+        args.append(a)
+    if bound != set(dim_vars):  # a size only a shared variable's shape gives
+        return None
+    return conditions, args, floats
+
+
+def _call_source(names: dict, checks, n_shared: int, sizes: list, scalar: bool,
+                 returns: str) -> str:
+    """The source of the function that calls take (see _generate)."""
+    lines = [f"def {names['call']}(*args, **kwargs):"]
+    if checks is not None:
+        conditions, args, floats = checks
+        n = len(args)
+        values = [f"shared[{k}].value" for k in range(n_shared)]
+        lines.append(f"    if len(args) == {n} and not kwargs:")
+        if n:
+            lines.append(f"        {', '.join(f'a{i}' for i in range(n))}{',' if n == 1 else ''} = args")
+        lines.append(f"        if ({(chr(10) + ' ' * 16 + 'and ').join(conditions) or 'True'}):")
+        if scalar:
+            call = f"{names['math']}({', '.join(floats + [f'float({v})' for v in values])})"
+            lines += ["            try:", f"                return {returns.format(call)}",
+                      "            except MATH_ERRORS:", "                pass"]
+        call = f"{names['body']}({', '.join(args + values + sizes)})"
+        lines.append(f"            return {returns.format(call)}")
+    lines.append("    return slow(args, kwargs)")
+    return "\n".join(lines) + "\n"
 
 
 def _output_code(g, node: int, names: dict, input_nodes: set, roots: set) -> str:
@@ -697,7 +807,7 @@ def _update_pairs(updates) -> list:
     return checked
 
 
-def function(inputs, outputs, backend: Backend = NUMPY, *, defaults: dict | None = None,
+def function(inputs, outputs, backend: Backend | str = NUMPY, *, defaults: dict | None = None,
              updates=None) -> Function:
     """Compile ``outputs`` as a NumPy function of the symbols ``inputs``.
 
@@ -719,7 +829,9 @@ def function(inputs, outputs, backend: Backend = NUMPY, *, defaults: dict | None
     with arrays: the generated NumPy code broadcasts them and every output gets their
     broadcast shape.  Other graphs refuse arrays for scalars (map them with
     :func:`symgrad.vectorize`).  ``.source`` shows the code; ``backend`` chooses where it
-    runs and how each op is printed (see :class:`Backend`).
+    runs and how each op is printed: ``"numpy"`` (the default; a function of float64
+    scalars runs on Python floats with ``math``), ``"numba"``, ``"jax"``, ``"cupy"``,
+    ``"dask"`` (optional extras), or a :class:`Backend`.
 
     >>> x, y, z = sg.scalars("x y z")
     >>> f = sg.function([x, y, z], (x + y) * z); f(-2.0, 5.0, -4.0)

@@ -8,6 +8,21 @@ from __future__ import annotations
 
 import numpy as np
 
+try:  # NumPy 2 keeps its floating-point error state in a context variable: set directly,
+    # it costs 0.1 µs against 1 µs for entering np.errstate
+    from numpy._core.umath import _extobj_contextvar, _make_extobj
+    QUIET = _make_extobj(all="ignore")
+    quiet, restore = _extobj_contextvar.set, _extobj_contextvar.reset
+except ImportError:  # the names are private: NumPy's public (slower, process-wide) way
+    QUIET = {"all": "ignore"}
+
+    def quiet(settings: dict) -> dict:
+        """Set NumPy's floating-point error handling; returns the settings to restore."""
+        return np.seterr(**settings)
+
+    def restore(settings: dict) -> None:
+        np.seterr(**settings)
+
 
 def _buffer(x, out):
     """``out``, or a new float array shaped like ``x`` (0-d for scalars) to work in place."""

@@ -3,7 +3,9 @@ order 2 with the suite's tolerance) and random programs run in symgrad and NumPy
 """
 from __future__ import annotations
 
+import ast
 import functools
+import re
 
 import numpy as np
 import pytest
@@ -33,6 +35,21 @@ def rng():
 # every derivative check in the suite: first and second order, forward and reverse, against
 # central differences (sg.check_grad raises naming the check that failed)
 check_grads = functools.partial(sg.check_grad, order=2, tol=1e-5)
+
+
+# the identifiers generated code may use: its own variables, the names its backend binds, and
+# builtins; never a name a user chose
+_OWN_NAME = re.compile(r"^(a|d|t|c|S|T)\d+$|^symgrad_(fn|math|call)_\d+$|^(np|rt|math)$"
+                       r"|^(quiet|QUIET|restore|_state|args|kwargs|slow|shared|ARRAY|MATH_ERRORS)$"
+                       r"|^(structure|unflatten|float|type|len)$")
+
+
+def foreign_identifiers(source: str) -> set:
+    """The identifiers in generated ``source`` that are not symgrad's own (see _OWN_NAME)."""
+    tree = ast.parse(source)
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    names |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.arguments) for a in n.args}
+    return {name for name in names if not _OWN_NAME.match(name)}
 
 
 # -- random programs: compositions of elementwise ops, matmul and moves on small arrays -------

@@ -1,0 +1,107 @@
+"""Backends: where generated code runs, and how each op is printed for it.
+
+The compiler plans a function once (order, liveness, buffers) and a backend turns the plan
+into running code: each op's emitter for the backend prints a node's expression, the
+namespace binds the modules that source names, ``load`` turns the generated Python function
+into what is called (``jax.jit`` of it, for instance) and ``asarray`` brings arguments into
+the backend's arrays.  ``sg.function(..., backend="jax")`` names one; the modules for
+``"numba"``, ``"jax"``, ``"cupy"`` and ``"dask"`` load on first use, so their libraries are
+optional extras.
+"""
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+
+from .. import runtime
+from ..errors import ArgumentError, UnsupportedError
+from ..op import kwargs_code
+
+
+class Backend:
+    """Where generated code runs: the modules its source names and each op's emitter.
+
+    An op's emitter for a backend is ``op.emitters[backend.name]``; ops register theirs
+    there (``@op.emitter("name")``) without being edited, and ``emitters`` maps op names to
+    emitters ``(op, args, params, ctx, out) -> source`` that this backend object prefers.
+    ``namespace`` binds the names the source uses (``np``, ``rt``).  With ``fallback`` the
+    NumPy emitter serves ops that have none for this backend; without it such an op is an
+    UnsupportedError at compile time.  ``buffers`` lets the code write into dead arrays
+    (``out=``) and delete them; ``array_type`` is the class of arrays the fast call path
+    accepts as they are (others go through ``asarray``).
+
+    >>> sg.function([x], sg.exp(x), backend=sg.NUMPY)
+    """
+
+    array_type: type = np.ndarray
+    quiet_numpy = False  # run the generated code with NumPy's floating-point warnings off
+    scalar_math = False  # all-float64-scalar functions also get a body with Python floats
+    numpy_scalars = False  # the code takes NumPy scalars (and floats) for 0-d inputs
+
+    def __init__(self, name: str, namespace: dict, emitters: dict | None = None,
+                 fallback: bool = True, *, buffers: bool = True) -> None:
+        self.name = name
+        self.namespace = namespace
+        self.emitters = emitters or {}
+        self.fallback = fallback
+        self.buffers = buffers
+
+    def emit(self, op, args: list, params: dict, ctx, out: str | None) -> str:
+        """Source of one node: this backend's emitter for the op, else the op's own."""
+        custom = self.emitters.get(op.name)
+        if custom is not None:
+            return custom(op, args, params, ctx, out)
+        if out is not None:
+            return f"{ctx.ref(op.impl)}({', '.join(args)}{kwargs_code(params)}, out={out})"
+        emit = op.emitters.get(self.name)
+        if emit is None and self.fallback:
+            emit = op.emitters["numpy"]
+        if emit is None:
+            raise UnsupportedError(f"the backend {self.name!r} cannot express the op {op.name!r}")
+        return emit(args, params, ctx)
+
+    def asarray(self, value):
+        """An argument as this backend's array (``np.asarray`` here)."""
+        return np.asarray(value)
+
+    def constant(self, value: np.ndarray):
+        """A constant as the generated code sees it: a NumPy scalar for a 0-d one."""
+        return value[()] if value.ndim == 0 else value
+
+    def load(self, fn, sizes: int):
+        """What calls run: the generated ``fn(*arrays, *sizes)`` as it is, here; its last
+        ``sizes`` arguments are the sizes of named dimensions (Python ints)."""
+        return fn
+
+    def __repr__(self) -> str:
+        return f"<symgrad.Backend {self.name}>"
+
+
+class NumpyBackend(Backend):
+    """The default: NumPy calls, buffers reused, floating-point warnings off, and Python
+    floats with the ``math`` module for functions whose every value is a float64 scalar."""
+
+    quiet_numpy = True
+    scalar_math = True
+    numpy_scalars = True
+
+
+NUMPY = NumpyBackend("numpy", {"np": np, "rt": runtime})
+NAMES = ("numpy", "numba", "jax", "cupy", "dask")
+
+
+def resolve(backend) -> Backend:
+    """A Backend from itself or its name, loading an optional backend's module on first use.
+
+    >>> resolve("numpy") is NUMPY
+    True
+    """
+    if isinstance(backend, Backend):
+        return backend
+    if backend == "numpy":
+        return NUMPY
+    if backend not in NAMES:
+        raise ArgumentError(f"backend must be a Backend or one of {', '.join(map(repr, NAMES))}; "
+                            f"got {backend!r}")
+    return importlib.import_module(f"{__name__}.{backend}").BACKEND
