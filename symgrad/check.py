@@ -1,10 +1,13 @@
 """Finite-difference checks of symbolic derivatives, forward and reverse, up to order 2."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .autodiff import grad, hessian, jvp
-from .compile import function
+from .backends import Backend
+from .compile import function as compile_function
 from .errors import GradientCheckError, SymgradError
 from .expr import Expr, as_expr, symbol
 from .ops.reduce import sum as sum_
@@ -50,7 +53,8 @@ def _error(actual, expected) -> float:
 
 
 def check_grad(f: Expr, wrt, values: dict, eps: float = 1e-6, order: int = 1,
-               tol: float | None = None, seed: int = 0) -> float:
+               tol: float | None = None, seed: int = 0,
+               backend: Backend | str = "numpy") -> float:
     """Largest relative error of symgrad's derivatives of ``f`` against central differences.
 
     ``values`` gives every symbol ``f`` depends on.  An ``f`` that is not a scalar is
@@ -59,13 +63,15 @@ def check_grad(f: Expr, wrt, values: dict, eps: float = 1e-6, order: int = 1,
     and the forward product along random directions ``v``; order 2 also checks ``H v``
     three ways (reverse over reverse, forward over reverse, and the batched ``sg.hessian``)
     against differences of the gradient along ``v``.  With ``tol`` a larger error raises
-    GradientCheckError naming each check and its error.
+    GradientCheckError naming each check and its error.  Every function compiled for the
+    checks runs on ``backend``.
 
     >>> sg.check_grad(sg.sin(x) * y, [x, y], {x: 0.3, y: 2.0}, order=2) < 1e-6
     True
     """
     if order not in (1, 2):
         raise SymgradError(f"check_grad: order must be 1 or 2, got {order!r}")
+    function = functools.partial(compile_function, backend=backend)
     f = as_expr(f)
     wrt = [wrt] if isinstance(wrt, Expr) else list(wrt)
     rng = np.random.default_rng(seed)

@@ -31,7 +31,7 @@ import numpy as np
 from . import dims as D
 from . import runtime
 from . import scalar_math  # noqa: F401  (registers the ops' "math" emitters)
-from .backends import NUMPY, Backend, resolve
+from .backends import NUMPY, Backend, Plan, resolve
 from .errors import ArgumentError, ShapeError
 from .expr import Expr, as_expr, expr_method
 from .graph import common_graph, paused_gc
@@ -617,7 +617,9 @@ def _generate(inputs: list, outputs: list, backend: Backend, *, updates: bool = 
               for i, x in enumerate(inputs)]
     header += [f"    # {var}: the size named {ascii(name)}" for name, var in dim_vars.items()]
     params = [f"a{i}" for i in range(len(inputs))] + list(dim_vars.values())
-    body = _body(g, order, inputs, outputs, backend, dim_vars, namespace)
+    plan = Plan(g, order, inputs, outputs, dim_vars, namespace, functools.partial(
+        _body, g, order, inputs, outputs, dim_vars=dim_vars, namespace=namespace))
+    body = backend.lower(plan)
     if backend.quiet_numpy:  # NumPy's floating-point warnings off while the body runs
         body = ["    _state = quiet(QUIET)", "    try:"] + ["    " + line for line in body] + \
             ["    finally:", "        restore(_state)"]
@@ -626,7 +628,7 @@ def _generate(inputs: list, outputs: list, backend: Backend, *, updates: bool = 
     scalar = backend.scalar_math and _all_float_scalars(g, order, inputs)
     if scalar:
         namespace["math"] = math
-        lines = _body(g, order, inputs, outputs, MATH, dim_vars, namespace)
+        lines = plan.generic(MATH)
         source += f"\n\ndef {names['math']}({', '.join(params)}):\n" + "\n".join(lines) + "\n"
     checks = _fast_checks(inputs[:explicit], dim_vars, backend, namespace) if fast else None
     source += "\n\n" + _call_source(names, checks, len(shared), list(dim_vars.values()),
@@ -642,7 +644,7 @@ def _generate(inputs: list, outputs: list, backend: Backend, *, updates: bool = 
                       list(dim_vars), shared, spread_error)
 
 
-def _body(g, order: list, inputs: list, outputs: list, backend: Backend, dim_vars: dict,
+def _body(g, order: list, inputs: list, outputs: list, backend: Backend, *, dim_vars: dict,
           namespace: dict) -> list:
     """The lines computing ``outputs`` from ``inputs`` with ``backend``'s emitters, ending
     in ``return (results,)``; constants not printed as literals are bound in ``namespace``."""

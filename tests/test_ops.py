@@ -145,22 +145,49 @@ def _symbols(values: list) -> list:
     return [sg.tensor(f"x{i}", v.shape, dtype=v.dtype) for i, v in enumerate(values)]
 
 
-@pytest.mark.parametrize("name, k", SAMPLED)
-def test_op_samples(name, k, rng):
-    """Value against the op's NumPy implementation; first and second derivatives forward and
-    reverse against finite differences, wrt every float argument."""
+def check_sample(name: str, k: int, rng, backend: str = "numpy", rtol: float = 1e-13) -> None:
+    """Sample ``k`` of op ``name`` compiled for ``backend`` (k = -1: an elementwise op on
+    fixed broadcasting shapes from its domain): the value against the op's NumPy
+    implementation, first and second derivatives forward and reverse against finite
+    differences, wrt every float argument."""
     op = REGISTRY[name]
-    args, params = op.samples[k]
-    values = [draw(op, a, rng) for a in args]
+    if k < 0:
+        args, params = ((2, 3), (3,), (1, 1))[:op.arity], PARAMS.get(name, [({}, None)])[0][0]
+        values = sample(rng, args, *(op.domain or (-2, 2)))
+    else:
+        args, params = op.samples[k]
+        values = [draw(op, a, rng) for a in args]
     xs = _symbols(values)
     out = sg.apply(name, *xs, **params)
     assert out.op == name
-    got = np.asarray(sg.function(xs, out)(*values))
-    np.testing.assert_allclose(got, op.impl(*values, **params), rtol=1e-13, atol=1e-13)
+    got = np.asarray(sg.function(xs, out, backend=backend)(*values))
+    np.testing.assert_allclose(got, op.impl(*values, **params), rtol=rtol, atol=rtol)
     assert got.dtype == out.dtype, f"{name} declares {out.dtype}, computes {got.dtype}"
     floats = [x for x in xs if x.dtype.kind == "f"]
     if op.differentiable and floats:
-        check_grads(out, floats, dict(zip(xs, values)), seed=k)
+        check_grads(out, floats, dict(zip(xs, values)), seed=max(k, 0), backend=backend)
+
+
+@pytest.mark.parametrize("name, k", SAMPLED)
+def test_op_samples(name, k, rng):
+    check_sample(name, k, rng)
+
+
+# every op on every other backend installed here (an op a backend cannot express is an
+# UnsupportedError at compile time naming both: reported as a skip with that message)
+OTHER_BACKENDS = [b for b in sg.backends.available() if b != "numpy"]
+ON_BACKENDS = [pytest.param(b, name, k, id=f"{b}-{name}-{k}") for b in OTHER_BACKENDS
+               for name, k in [(n, -1) for n in GENERIC + BOOLEAN]
+               + [(n, k) for n, op in sorted(REGISTRY.items()) for k in range(len(op.samples))]]
+
+
+@pytest.mark.parametrize("backend, name, k", ON_BACKENDS)
+def test_op_on_backend(backend, name, k, rng):
+    try:
+        check_sample(name, k, rng, backend, rtol=1e-12)
+    except sg.UnsupportedError as err:
+        assert repr(backend) in str(err), err
+        pytest.skip(str(err))
 
 
 def _batching_cases():

@@ -11,12 +11,26 @@ optional extras.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
 from .. import runtime
 from ..errors import ArgumentError, UnsupportedError
 from ..op import kwargs_code
+
+
+class Plan(NamedTuple):
+    """What a backend lowers into the body of a function (see :meth:`Backend.lower`)."""
+
+    g: object  # the graph
+    order: list  # the nodes to compute, constants included, in topological order
+    inputs: list  # the input symbols, then the shared variables read: a0, a1, ...
+    outputs: list  # the expressions to return, in order
+    dim_vars: dict  # {name of a dimension: its variable, d0, d1, ...}
+    namespace: dict  # the generated source's globals: bind what it names here
+    generic: Callable  # backend -> the lines of one statement per node with its emitters
 
 
 class Backend:
@@ -61,6 +75,11 @@ class Backend:
             raise UnsupportedError(f"the backend {self.name!r} cannot express the op {op.name!r}")
         return emit(args, params, ctx)
 
+    def lower(self, plan: Plan) -> list:
+        """The body's lines (indented four spaces, ending in ``return (results,)``): one
+        statement per node printed with each op's emitter for this backend, here."""
+        return plan.generic(self)
+
     def asarray(self, value):
         """An argument as this backend's array (``np.asarray`` here)."""
         return np.asarray(value)
@@ -104,4 +123,27 @@ def resolve(backend) -> Backend:
     if backend not in NAMES:
         raise ArgumentError(f"backend must be a Backend or one of {', '.join(map(repr, NAMES))}; "
                             f"got {backend!r}")
-    return importlib.import_module(f"{__name__}.{backend}").BACKEND
+    try:
+        module = importlib.import_module(f"{__name__}.{backend}")
+    except ModuleNotFoundError as err:
+        if (err.name or "").startswith(__package__.split(".")[0]):
+            raise
+        raise UnsupportedError(f"the backend {backend!r} needs {err.name}, which is not "
+                               f"installed: pip install 'symgrad[{backend}]'") from None
+    return module.BACKEND
+
+
+def available() -> list:
+    """The names of the backends that work here (their libraries installed, a GPU for cupy).
+
+    >>> available()
+    ['numpy', 'numba', 'jax', 'dask']
+    """
+    names = []
+    for name in NAMES:
+        try:
+            resolve(name)
+        except UnsupportedError:
+            continue
+        names.append(name)
+    return names
