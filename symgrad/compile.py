@@ -44,12 +44,14 @@ _LITERAL_DTYPES = (np.dtype(np.float64), np.dtype(np.int64), np.dtype(bool))
 
 class _EmitContext:
     """What emitters may ask for: a named dimension's variable, shapes as source, the
-    current node's dtype (``np.float64``), and a name for an implementation (``ref``)."""
+    current node's dtype (``np.float64``) and id (``node``, in the plan's graph), and a name
+    for an implementation (``ref``)."""
 
     def __init__(self, dim_vars: dict, namespace: dict) -> None:
         self.dim_vars = dim_vars
         self.namespace = namespace
         self.dtype = ""
+        self.node = None
         self._refs: dict = {}
 
     def _name(self, name: str) -> str:
@@ -479,7 +481,7 @@ class Function:
             if not np.can_cast(array.dtype, dtype, "same_kind") and array.dtype.kind not in "biu":
                 raise ArgumentError(f"{self._label(i)} has dtype {array.dtype}, which "
                                     f"cannot be cast to {dtype}")
-            array = array.astype(dtype)
+            array = self.backend.astype(array, dtype)
         if array.shape == expected:  # every size is fixed and right: nothing to bind
             return array
         if not expected and self._spread_error is None:  # a function of scalars on arrays
@@ -679,7 +681,7 @@ def _body(g, order: list, inputs: list, outputs: list, backend: Backend, *, dim_
         op = REGISTRY[attrs["op"]]
         args = [names[a] for a in attrs["args"]]
         out = names[reuse[node]] if node in reuse else None
-        ctx.dtype = _dtype_code(attrs["dtype"])
+        ctx.dtype, ctx.node = _dtype_code(attrs["dtype"]), node
         lines.append(f"    {names[node]} = {backend.emit(op, args, dict(attrs['params']), ctx, out)}")
         if step in release:
             lines.append(f"    del {', '.join(names[n] for n in release[step])}")

@@ -206,7 +206,7 @@ def band(*coefs, offsets, vdims, xdims):
 
     One zero fill, then each band added along its (shifted) diagonal."""
     full = np.broadcast_shapes(*(np.shape(c) for c in coefs), tuple(vdims))
-    out = np.zeros(full + tuple(xdims), np.result_type(*coefs, np.float64))
+    out = np.zeros(full + tuple(xdims), np.result_type(*coefs, 0.0))
     for offset, c in zip(offsets, coefs):
         view, region = _diagonal(out, offset)
         if view is not None:

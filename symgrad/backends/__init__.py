@@ -84,6 +84,10 @@ class Backend:
         """An argument as this backend's array (``np.asarray`` here)."""
         return np.asarray(value)
 
+    def astype(self, array, dtype: np.dtype):
+        """An argument of another dtype converted to its input's (``array.astype`` here)."""
+        return array.astype(dtype)
+
     def constant(self, value: np.ndarray):
         """A constant as the generated code sees it: a NumPy scalar for a 0-d one."""
         return value[()] if value.ndim == 0 else value
