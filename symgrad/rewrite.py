@@ -399,6 +399,19 @@ def _drop_broadcast(op: str):
     return rule
 
 
+def _divide_the_smaller_factor(x, y, z):
+    """``(x * y) / s = x * (y / s)`` for a scalar ``s`` where ``y`` broadcasts against ``x``
+    (so has fewer entries than the product): the division touches fewer entries."""
+    if z.ndim:
+        return None
+    full = broadcast_shapes("mul", [x.dims, y.dims], [x.op, y.op])
+    if y.dims != full:
+        return x * (y / z)
+    if x.dims != full:
+        return (x / z) * y
+    return None
+
+
 def _shifted_by_max(x: Expr) -> bool:
     """True for ``v - stop_gradient(max(v, ...))``: what logsumexp already exponentiates."""
     return _match(P.sub(y, P.stop_gradient(P.max(y))), x, {})
@@ -486,6 +499,8 @@ STABILIZE = [
 SPECIALIZE = [
     Rule("scalars scale an array once", P.mul(x, y), _mul_scalar_first,
          example=lambda x, y, z: dict(x=y, y=x[0])),
+    Rule("a scalar divides the smaller factor: (A * v) / s = A * (v / s)", P.div(P.mul(x, y), z),
+         _divide_the_smaller_factor, example=lambda x, y, z: dict(x=x[:, None] * y, y=y, z=z[0])),
     Rule("negate after a sum: sum(-x) = -sum(x)", P.sum(P.neg(x), axis=axis, keepdims=keepdims),
          lambda x, axis, keepdims: -apply("sum", x, axis=axis, keepdims=keepdims),
          example=lambda x, y, z: dict(x=x[:, None] * y, axis=(1,), keepdims=True)),
