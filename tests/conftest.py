@@ -41,7 +41,9 @@ check_grads = functools.partial(sg.check_grad, order=2, tol=1e-5)
 # builtins; never a name a user chose
 _OWN_NAME = re.compile(r"^(a|d|t|c|S|T)\d+$|^symgrad_(fn|math|call)_\d+$|^(np|rt|math)$"
                        r"|^(quiet|QUIET|restore|_state|args|kwargs|slow|shared|ARRAY|MATH_ERRORS)$"
-                       r"|^(structure|unflatten|float|type|len)$")
+                       r"|^(structure|unflatten|float|type|len)$"
+                       r"|^(da|dk|chunks)$"  # the dask backend's
+                       r"|^(tape|r|k\d+)$")  # the numba backend's
 
 
 def foreign_identifiers(source: str) -> set:

@@ -1,4 +1,538 @@
-"""The numba backend (being written)."""
-from ..errors import UnsupportedError
+"""The numba backend: compiled CPU code through numba, with no C compiler and no LLVM work per
+function.
 
-raise UnsupportedError("the backend 'numba' is not written yet")
+Compiling straight-line code with numba is slow (the depth-200 chain gradient, 3,000
+statements, took 7.4 s to compile here, then ran in 6 µs), so this backend compiles two
+interpreters once (``cache=True``: once per machine, about 2 s) and turns each function into
+programs for them, arrays of instructions ``(opcode, destination, operands)`` over registers,
+as CasADi's SX virtual machine does:
+
+- **Scalar functions** (every value a float64 or bool scalar, every op in ``TABLE``) run
+  wholly on the *tape* interpreter: the depth-200 chain gradient takes 13 µs a call (CasADi
+  SX: 21 µs; the NumPy backend's Python floats: 85 µs) and compiles in 0.1 s, a linear pass
+  over the graph.  Called with arrays for its scalars, the same tape runs entry by entry.
+- **Array functions** are the NumPy backend's statements, except that each *region* (a
+  maximal group of elementwise nodes of one shape with cheap ops, ``FUSED``) becomes one pass
+  of the *block* interpreter, which runs the region's instructions on blocks of ``BLOCK``
+  entries held in cache: the region reads its inputs and writes its outputs once
+  (``d*a*(1-a)`` on 10^6 entries: 1.0 ms against NumPy's 2.1 ms).  Transcendental ops stay
+  NumPy calls and split regions: NumPy's vectorised exp beats numba's libm calls 3 to 1 (a
+  fused sigmoid: 6.9 ms against NumPy's 2.3 ms).  A region is fused where that pays (see
+  ``_Region.worth``).
+
+Values are NumPy's: the interpreters use numba's NumPy error model (``1/0`` is ``inf``,
+``log(0)`` is ``-inf``, never an exception or a warning), bools are held as 0.0 and 1.0, and
+ops whose libm and NumPy results may differ beyond rounding (cbrt, SciPy's functions) are
+left to NumPy.
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from .. import runtime
+from ..compile import (_EmitContext, _dtype_code, _literal, _literal_constants, _output_code,
+                       _plan_buffers, _releases)
+from ..op import REGISTRY
+from ..scalar_math import MATH
+from . import Backend
+
+BLOCK = 512  # entries per block of the block interpreter: its registers stay in L1/L2
+# the block interpreter takes a region's arrays as a tuple padded to 4, 8, 16 or 32 entries:
+# numba compiles it once per length (2.5 s each, then cached), and a region with more arrays
+# stays NumPy
+BUCKETS = (4, 8, 16, 32)
+# a fused call costs about 3 µs more than a NumPy call: on arrays smaller than SMALL entries
+# it pays with MANY ops or more (measured: 2 ops on 1,000 entries, 3.9 µs against NumPy's
+# 3.2; 8 ops, 5.0 against 5.3; 2 ops on 10^6 entries, 1.1 ms against 2.7)
+SMALL, MANY = 4096, 8
+
+# op: its value in numba from the operands {0} {1} {2} (float64; a bool is 0.0 or 1.0): the
+# scalar-math templates (symgrad.scalar_math, which match NumPy's values) and these
+TABLE = {name: template for name, template in MATH.items()
+         if name not in ("int_power", "name", "stop_gradient")}  # see _key
+TABLE.update({
+    "copy": "{0}", "truth": "{0} != 0.0", "reciprocal": "1.0 / {0}",
+    "floor": "np.floor({0})", "ceil": "np.ceil({0})", "exp2": "np.exp2({0})", "mod": "{0} % {1}",
+    "clip": "_minimum(_maximum({0}, {1}), {2})", "logaddexp": "_logaddexp({0}, {1})",
+    "logical_and": "{0} != 0.0 and {1} != 0.0", "logical_or": "{0} != 0.0 or {1} != 0.0",
+    "logical_xor": "({0} != 0.0) != ({1} != 0.0)", "logical_not": "{0} == 0.0",
+    "xlogy": "(0.0 if {0} == 0.0 else {0} * math.log({1}))",  # as runtime.xlogy
+    "xlog1py": "(0.0 if {0} == 0.0 and {1} == {1} else {0} * math.log1p({1}))",  # as SciPy's
+})
+BOOLS = {"less", "less_equal", "greater", "greater_equal", "equal", "not_equal", "truth",
+         "logical_and", "logical_or", "logical_xor", "logical_not"}  # stored as 1.0 if ... else 0.0
+# cheap ops (a few vector instructions each): a region of them is fused; the others (libm
+# calls, slower in numba than NumPy's vectorised loops) stay NumPy calls on arrays
+FUSED = BOOLS | {"add", "sub", "mul", "div", "neg", "square", "abs", "sqrt", "reciprocal",
+                 "maximum", "minimum", "relu", "sign", "where", "clip", "floor", "ceil", "copy"}
+OPCODE = {name: code for code, name in enumerate(TABLE)}
+_FLOATS = (np.dtype(np.float64), np.dtype(bool))  # the dtypes the interpreters hold
+
+
+def _kernels_source() -> str:
+    """The two interpreters, one branch per op of TABLE (the block one for FUSED only)."""
+    tape, block = [], []
+    for name, code in OPCODE.items():
+        scalar = TABLE[name].format("x", "r[code[k, 3]]", "r[code[k, 4]]")  # loaded if used
+        entry = TABLE[name].format("x[i]", "y[i]", "z[i]")
+        if name in BOOLS:
+            scalar, entry = f"1.0 if {scalar} else 0.0", f"1.0 if {entry} else 0.0"
+        branch = "elif" if tape else "if"
+        tape.append(f"            {branch} op == {code}:\n                v = {scalar}")
+        if name in FUSED:
+            block.append(f"            {'elif' if block else 'if'} op == {code}:\n"
+                         f"                for i in range(m):\n                    d[i] = {entry}")
+    return _KERNELS.format(tape="\n".join(tape), block="\n".join(block), BLOCK=BLOCK)
+
+
+_KERNELS = '''
+def _maximum(x, y):
+    return x if x > y or x != x else y
+
+
+def _minimum(x, y):
+    return x if x < y or x != x else y
+
+
+def _logaddexp(x, y):
+    if x == y:  # NumPy's npy_logaddexp: equal infinities give no NaN
+        return x + 0.6931471805599453
+    t = x - y
+    if t > 0.0:
+        return x + math.log1p(math.exp(-t))
+    if t <= 0.0:
+        return y + math.log1p(math.exp(t))
+    return t
+
+
+def run_tape(code, init, args, n_in, outs):
+    """Run the tape on ``init`` (the registers: constants placed) with the inputs ``args``
+    (input-major, n entries each); returns the outputs, output-major."""
+    n = args.size // n_in if n_in else 1
+    r = init.copy()
+    res = np.empty(outs.size * n)
+    for j in range(n):
+        for i in range(n_in):
+            r[i] = args[i * n + j]
+        for k in range(code.shape[0]):
+            op = code[k, 0]
+            x = r[code[k, 2]]
+{tape}
+            else:
+                v = math.nan
+            r[code[k, 1]] = v
+        for o in range(outs.size):
+            res[o * n + j] = r[outs[o]]
+    return res
+
+
+def run_block(code, values, arrays, n_regs):
+    """Run a fused region on 1-D ``arrays`` (inputs then outputs, of one size) block by
+    block: operand slots below len(arrays) are arrays, the others registers (``values``
+    first: constants and scalars, filled once)."""
+    na = len(arrays)
+    n = arrays[0].size
+    R = np.empty((n_regs, max(1, min(n, {BLOCK}))))
+    for s in range(values.size):
+        R[s, :] = values[s]
+    for start in range(0, n, {BLOCK}):
+        m = min({BLOCK}, n - start)
+        stop = start + m
+        for k in range(code.shape[0]):
+            op = code[k, 0]
+            s = code[k, 1]
+            d = arrays[s][start:stop] if s < na else R[s - na, :m]
+            s = code[k, 2]
+            x = arrays[s][start:stop] if s < na else R[s - na, :m]
+            s = code[k, 3]
+            y = arrays[s][start:stop] if s < na else R[s - na, :m]
+            s = code[k, 4]
+            z = arrays[s][start:stop] if s < na else R[s - na, :m]
+{block}
+    return n
+'''
+
+
+def _compile_kernels() -> dict:
+    """The interpreters, compiled by numba on first use.  Their source is generated from this
+    file's tables and compiled under this file's name, so numba's cache (keyed by the file)
+    keeps them across processes and drops them when this file changes."""
+    namespace = {"__name__": __name__, "math": math, "np": np}
+    exec(compile(_kernels_source(), __file__, "exec"), namespace)  # our own source, see above
+    for name in ("_maximum", "_minimum", "_logaddexp", "run_tape", "run_block"):
+        try:
+            namespace[name] = numba.njit(cache=True, error_model="numpy")(namespace[name])
+        except RuntimeError:  # no cache directory numba can write: compile in each process
+            namespace[name] = numba.njit(error_model="numpy")(namespace[name])
+    return namespace
+
+
+_K = _compile_kernels()
+_run_tape, _run_block = _K["run_tape"], _K["run_block"]
+_NONE = np.empty(0)
+
+
+def _key(g, node):
+    """``(TABLE name, constant operands)`` of a node, or None when TABLE has no such op."""
+    attrs = g[node]
+    op, params = attrs["op"], dict(attrs["params"])
+    if op in ("name", "stop_gradient"):
+        return "copy", ()
+    if op == "int_power":  # as runtime.int_power: x * x, 1 / x, else pow
+        n = params["n"]
+        return ("square", ()) if n == 2 else ("reciprocal", ()) if n == -1 else \
+            ("power", (float(n),))
+    if op == "cast":
+        dtype = np.dtype(params["dtype"])
+        return (("truth" if dtype == bool else "copy"), ()) if dtype in _FLOATS else None
+    return (op, ()) if op in TABLE and not params else None
+
+
+def _assemble(steps: list, slot: dict, first: int, keep) -> tuple:
+    """The instruction rows of ``steps`` (``(node, name, operands)``, operands being keys of
+    ``slot``: nodes, or an int_power's exponent) with registers from ``first`` on,
+    each reused once its value is dead (never as an operand of its own instruction, so a
+    block's loops never alias); ``keep``: nodes whose registers stay live.  Returns
+    ``(rows, number of slots)``; ``slot`` gains every node."""
+    last = {}
+    for k, (_, _, operands) in enumerate(steps):
+        for a in operands:
+            last[a] = k
+    for node in keep:
+        last[node] = len(steps)
+    free, top, rows = [], first, []
+    for k, (node, name, operands) in enumerate(steps):
+        args = [slot[a] for a in operands]
+        if free:
+            slot[node] = free.pop()
+        else:
+            slot[node], top = top, top + 1
+        rows.append([OPCODE[name], slot[node], *args] + [0] * (3 - len(args)))
+        for a in set(operands):
+            if last[a] == k and slot[a] >= first:
+                free.append(slot[a])
+    return rows, top
+
+
+def _code(rows: list) -> np.ndarray:
+    return np.array(rows, np.int32).reshape(-1, 5)
+
+
+class Tape:
+    """A scalar function compiled for the tape interpreter: called with its inputs (floats or
+    NumPy scalars) it returns its outputs in an array (bools as 0.0 and 1.0); called with
+    arrays for them, a list of arrays of their broadcast shape, computed element by element."""
+
+    __slots__ = ("code", "registers", "outs", "n_in")
+
+    def __init__(self, code: np.ndarray, registers: np.ndarray, outs: list, n_in: int) -> None:
+        self.code, self.registers, self.n_in = code, registers, n_in
+        self.outs = np.array(outs, np.int64)
+
+    def __call__(self, *args):
+        try:
+            x = np.array(args, np.float64)
+        except ValueError:  # arrays of different shapes
+            x = None
+        if x is not None and x.ndim == 1:
+            return _run_tape(self.code, self.registers, x, self.n_in, self.outs)
+        arrays = np.broadcast_arrays(*(np.asarray(a, np.float64) for a in args))
+        x = np.array(arrays, np.float64).reshape(-1)
+        r = _run_tape(self.code, self.registers, x, self.n_in, self.outs)
+        return list(r.reshape((len(self.outs), *arrays[0].shape)))
+
+
+class Fused:
+    """A fused region compiled for the block interpreter: ``k((inputs..., outputs...),
+    *scalars)`` writes the outputs; the arrays all have the region's shape, the scalars are
+    0-d values.  The interpreter sees each array flattened in C order (a copy where it is not
+    contiguous, written back for an output)."""
+
+    __slots__ = ("code", "consts", "n_regs", "padding", "reused")
+
+    def __init__(self, code: np.ndarray, consts: list, n_regs: int, n_arrays: int) -> None:
+        self.code, self.consts, self.n_regs = code, np.array(consts, np.float64), n_regs
+        self.padding = (_NONE,) * (_bucket(n_arrays) - n_arrays)
+        self.reused = ()  # the positions of outputs written into reused buffers (set by lower)
+
+    def __call__(self, arrays: tuple, *scalars) -> None:
+        values = np.concatenate((self.consts, scalars)) if scalars else self.consts
+        flat = tuple([a.ravel() for a in arrays])
+        _run_block(self.code, values, flat + self.padding, self.n_regs)
+        for k in self.reused:
+            if not arrays[k].flags.c_contiguous:  # its ravel was a copy: write it back
+                arrays[k][...] = flat[k].reshape(arrays[k].shape)
+
+
+def _bucket(n: int) -> int:
+    """The length of the padded tuple of ``n`` arrays (0 when too many)."""
+    return next((b for b in BUCKETS if n <= b), 0)
+
+
+def _scalar(g, node) -> bool:
+    attrs = g[node]
+    return attrs["shape"] == () and attrs["dtype"] in _FLOATS
+
+
+def _tape(plan) -> Tape | None:
+    """The Tape of a function whose every value is a float64 or bool scalar computed by an
+    op of TABLE, else None.  Registers: the inputs, the constants,
+    then the temporaries."""
+    g = plan.g
+    if not all(_scalar(g, x.node) for x in plan.inputs):
+        return None
+    slot = {x.node: i for i, x in enumerate(plan.inputs)}
+    values = [0.0] * len(slot)
+    steps = []
+    for node in plan.order:
+        if not _scalar(g, node):
+            return None
+        attrs = g[node]
+        if attrs["op"] == "constant":
+            slot[node] = len(values)
+            values.append(float(attrs["value"]))
+            continue
+        key = _key(g, node)
+        if key is None:
+            return None
+        name, extra = key
+        for v in extra:  # the exponent of int_power
+            slot[node, v] = len(values)
+            values.append(v)
+        steps.append((node, name, list(attrs["args"]) + [(node, v) for v in extra]))
+    outs = [e.node for e in plan.outputs]
+    rows, n = _assemble(steps, slot, len(values), outs)
+    registers = np.zeros(n)
+    registers[:len(values)] = values
+    return Tape(_code(rows), registers, [slot[o] for o in outs], len(plan.inputs))
+
+
+def _fusable(g, node) -> bool:
+    """Whether a node may join a fused region: a FUSED op on arrays of its own shape or
+    scalars, computing float64 (or bool, held as 0.0 and 1.0)."""
+    attrs = g[node]
+    shape = attrs["shape"]
+    if shape == () or attrs["dtype"] not in _FLOATS:
+        return False
+    key = _key(g, node)
+    return key is not None and key[0] in FUSED and all(
+        g[a]["shape"] in (shape, ()) and g[a]["dtype"].kind in "biuf" for a in attrs["args"])
+
+
+def _regions(g, order: list, out_nodes: set) -> list:
+    """The groups of fusable nodes, ``[(members, outputs)]`` each in order.  A node joins the
+    open regions of its arguments (merging them); a region closes once a node outside it
+    reads one of its members, so each region can run as one pass where its last member is
+    (everything it reads is computed before, everything reading it comes after) and regions
+    never depend on each other both ways.  Outputs: members read outside or returned."""
+    region, parent, closed = {}, [], set()
+
+    def find(r: int) -> int:
+        while parent[r] != r:
+            parent[r] = parent[parent[r]]
+            r = parent[r]
+        return r
+
+    for node in order:
+        args = g[node]["args"]
+        mine = None
+        if _fusable(g, node):
+            near = {find(region[a]) for a in args if a in region} - closed
+            mine = min(near) if near else len(parent)
+            if not near:
+                parent.append(mine)
+            for r in near:
+                parent[r] = mine
+            region[node] = mine
+        for a in args:
+            if a in region and find(region[a]) != mine:
+                closed.add(find(region[a]))
+    groups: dict = {}
+    outputs = out_nodes & region.keys()
+    for node in order:
+        mine = find(region[node]) if node in region else None
+        if mine is not None:
+            groups.setdefault(mine, []).append(node)
+        outputs.update(a for a in g[node]["args"] if a in region and find(region[a]) != mine)
+    return [(members, [m for m in members if m in outputs]) for members in groups.values()]
+
+
+class _Region:
+    """A group of fusable nodes: its members and outputs (in order), the arrays, constants
+    and scalars it reads from outside, and (once compiled) its program."""
+
+    def __init__(self, g, members: list, outputs: list) -> None:
+        self.members, self.outputs = members, outputs
+        inside = set(members)
+        outside = dict.fromkeys(a for m in members for a in g[m]["args"] if a not in inside)
+        self.arrays = [a for a in outside if g[a]["shape"]]
+        self.consts = [a for a in outside if not g[a]["shape"] and g[a]["op"] == "constant"]
+        self.scalars = [a for a in outside if not g[a]["shape"] and g[a]["op"] != "constant"]
+        self.inputs = self.arrays + self.scalars  # what the body reads
+        self.program, self.name = None, ""  # set by compile and lower
+
+    def worth(self, g) -> bool:
+        """The rule: fuse where a pass over memory is saved and the call's fixed cost repaid:
+        at least MANY ops, or at least two on arrays not known to be smaller than SMALL
+        entries; its arrays (inputs and outputs) float64, at most BUCKETS[-1] of them."""
+        shape = g[self.members[0]]["shape"]
+        small = all(isinstance(d, int) for d in shape) and math.prod(shape) < SMALL
+        n = len(self.members)
+        return (n >= MANY or n >= 2 and not small) and \
+            bool(_bucket(len(self.arrays) + len(self.outputs))) and \
+            all(g[a]["dtype"] == np.float64 for a in self.arrays + self.outputs)
+
+    def compile(self, g) -> None:
+        """The block program: slots below the padded number of arrays are the arrays (inputs,
+        then outputs), then the registers: constants, scalars, temporaries.  The outputs are
+        stored at the end, so an output may be written into an input's buffer."""
+        na = _bucket(len(self.arrays) + len(self.outputs))
+        slot = {a: i for i, a in enumerate(self.arrays)}
+        slot.update((a, na + i) for i, a in enumerate(self.consts + self.scalars))
+        steps = [(m, _key(g, m)[0], list(g[m]["args"])) for m in self.members]
+        rows, n = _assemble(steps, slot, na + len(self.consts) + len(self.scalars), self.outputs)
+        first = len(self.arrays)
+        rows += [[OPCODE["copy"], first + j, slot[o], 0, 0] for j, o in enumerate(self.outputs)]
+        self.program = Fused(_code(rows), [float(g[c]["value"]) for c in self.consts], n - na,
+                             first + len(self.outputs))
+
+
+class _View(dict):
+    """The graph with some nodes' attributes replaced (a region's outputs, for the buffer
+    planner, read as computed from the region's inputs)."""
+
+    def __init__(self, g) -> None:
+        super().__init__()
+        self.g = g
+
+    def __missing__(self, node):
+        return self.g[node]
+
+
+class NumbaBackend(Backend):
+    """Numba: scalar functions on the tape interpreter, array functions as NumPy calls with
+    their cheap elementwise regions fused into block-interpreter passes (module docstring).
+
+    >>> sg.function([x], [sg.sin(x) * x], backend="numba")
+    """
+
+    quiet_numpy = True  # the NumPy calls of array functions
+    numpy_scalars = True
+
+    def lower(self, plan) -> list:
+        tape = _tape(plan)
+        if tape is not None:
+            return self._tape_body(plan, tape)
+        out_nodes = {e.node for e in plan.outputs}
+        regions = [r for r in (_Region(plan.g, m, o) for m, o in
+                               _regions(plan.g, plan.order, out_nodes)) if r.worth(plan.g)]
+        for k, r in enumerate(regions):
+            r.compile(plan.g)
+            r.name = f"k{k}"
+            plan.namespace[r.name] = r.program
+        return self._fused_body(plan, regions) if regions else plan.generic(self)
+
+    def _tape_body(self, plan, tape: Tape) -> list:
+        """``return tape(a0, ...)``, after the tape's statements as comments."""
+        plan.namespace["tape"] = tape
+        names = {x.node: f"a{i}" for i, x in enumerate(plan.inputs)}
+        ctx = _EmitContext(plan.dim_vars, plan.namespace)
+        listing = []
+        for node in plan.order:
+            attrs = plan.g[node]
+            if attrs["op"] == "constant":
+                names[node] = _literal(attrs["value"])
+                continue
+            names[node] = f"t{node}"
+            op = REGISTRY[attrs["op"]]
+            emit = op.emitters.get("math") or op.emitters["numpy"]
+            args = [names[a] for a in attrs["args"]]
+            listing.append(f"    #   t{node} = {emit(args, dict(attrs['params']), ctx)}")
+        results = ", ".join(names[e.node] for e in plan.outputs)
+        values = [f"r[{k}]" + (" != 0.0" if plan.g[e.node]["dtype"] == bool else "")
+                  for k, e in enumerate(plan.outputs)]
+        return [f"    # numba tape: {len(tape.code)} instructions over {len(tape.registers)} "
+                "registers computing"] + listing + [
+            f"    #   -> ({results})",
+            f"    r = tape({', '.join(f'a{i}' for i in range(len(plan.inputs)))})",
+            f"    return ({', '.join(values)}{',' if len(values) == 1 else ''})"]
+
+    def _fused_body(self, plan, regions: list) -> list:
+        """The NumPy backend's statements (symgrad.compile._body) with each region one call
+        of its block program, ``k0((inputs..., outputs...), scalars...)``, where its last
+        member was; its outputs are planned as buffers computed from its inputs."""
+        g, namespace = plan.g, plan.namespace
+        ctx = _EmitContext(plan.dim_vars, namespace)
+        names = {x.node: f"a{i}" for i, x in enumerate(plan.inputs)}
+        literals = _literal_constants(g, plan.order)
+        region_of = {m: r for r in regions for m in r.members}
+        view, sequence = _View(g), []
+        for node in plan.order:
+            attrs = g[node]
+            if attrs["op"] == "constant":
+                if node in literals:
+                    names[node] = _literal(attrs["value"])
+                else:
+                    names[node] = f"c{node}"
+                    namespace[names[node]] = self.constant(attrs["value"])
+                continue
+            names[node] = f"t{node}"
+            r = region_of.get(node)
+            if r is None:
+                sequence.append(node)
+            elif node == r.members[-1]:
+                for o in r.outputs:
+                    view[o] = {**g[o], "args": tuple(r.inputs)}
+                sequence += r.outputs
+        out_nodes = {e.node for e in plan.outputs}
+        last_use = {}
+        for step, node in enumerate(sequence):
+            for a in view[node]["args"]:
+                last_use[a] = step
+        for node in out_nodes:
+            last_use[node] = math.inf
+        reuse = _plan_buffers(sequence, view, out_nodes, last_use)
+        for r in regions:
+            r.program.reused = tuple(len(r.arrays) + j for j, o in enumerate(r.outputs)
+                                     if o in reuse)
+        release = _releases(sequence, view, last_use, reuse, out_nodes)
+        lines = []
+        for step, node in enumerate(sequence):
+            attrs = g[node]
+            out = names[reuse[node]] if node in reuse else None
+            ctx.dtype, ctx.node = _dtype_code(attrs["dtype"]), node
+            r = region_of.get(node)
+            if r is None:
+                op = REGISTRY[attrs["op"]]
+                args = [names[a] for a in attrs["args"]]
+                code = self.emit(op, args, dict(attrs["params"]), ctx, out)
+                lines.append(f"    {names[node]} = {code}")
+            else:
+                fresh = f"np.empty({ctx.shape(attrs['shape'])}, {ctx.dtype})"
+                lines.append(f"    {names[node]} = {out or fresh}")
+                if node == r.outputs[-1]:
+                    lines += self._region_call(g, r, names, ctx)
+            if step in release:
+                lines.append(f"    del {', '.join(names[n] for n in release[step])}")
+        roots: set = set()
+        input_nodes = {x.node for x in plan.inputs}
+        results = [_output_code(g, e.node, names, input_nodes, roots) for e in plan.outputs]
+        lines.append(f"    return ({', '.join(results)}{',' if len(results) == 1 else ''})")
+        return lines
+
+    def _region_call(self, g, r: _Region, names: dict, ctx) -> list:
+        """A region's members as comments (NumPy's statements), then the call of its program."""
+        lines = [f"    # one numba pass over {len(r.members)} elementwise ops:"]
+        for m in r.members:
+            op, args = REGISTRY[g[m]["op"]], [names[a] for a in g[m]["args"]]
+            code = self.emit(op, args, dict(g[m]["params"]), ctx, None)
+            lines.append(f"    #   {names[m]} = {code}")
+        arrays = ", ".join(names[a] for a in r.arrays + r.outputs)  # two at least
+        scalars = "".join(f", {names[a]}" for a in r.scalars)
+        return lines + [f"    {r.name}(({arrays}){scalars})"]
+
+
+BACKEND = NumbaBackend("numba", {"np": np, "rt": runtime})
