@@ -79,3 +79,22 @@ def test_coming_from_examples():
     assert np.mean((fitted > 0.5) == Y) >= 0.75
     assert ns["H"].dims == (2, 2)
     np.testing.assert_allclose(ns["result"].x, np.ones(5), atol=1e-5)  # trust-exact's gtol
+
+
+def test_backends_example(capsys):
+    """The numba example prints the 8th derivative, SymPy's exact one."""
+    pytest.importorskip("numba", reason="the numba backend needs numba: pip install -e '.[numba]'")
+    namespace: dict = {}
+    exec(block("Backends"), namespace)  # noqa: S102 - our README
+    import sympy
+    s = sympy.Symbol("s")
+    exact = sympy.diff(sympy.exp(sympy.sin(s)) / (1 + s**2), s, 8).subs(s, sympy.Rational(1, 2))
+    assert float(capsys.readouterr().out) == pytest.approx(float(exact), rel=1e-11)
+
+
+def test_saving_example(capsys):
+    namespace: dict = {}
+    exec(block("Saving and sharing"), namespace)  # noqa: S102 - our README
+    derivative, value = map(float, capsys.readouterr().out.split())
+    assert derivative == pytest.approx(np.cos(0.5) * 0.5 + np.sin(0.5), rel=1e-14)
+    assert value == pytest.approx(np.sin(0.5) * 0.5, rel=1e-14)
