@@ -646,14 +646,32 @@ def _generate(inputs: list, outputs: list, backend: Backend, *, updates: bool = 
                       list(dim_vars), shared, spread_error)
 
 
+class _View(dict):
+    """The graph with some nodes' attributes replaced (a group's outputs, for the buffer
+    planner, read as computed from the group's inputs)."""
+
+    def __init__(self, g) -> None:
+        super().__init__()
+        self.g = g
+
+    def __missing__(self, node):
+        return self.g[node]
+
+
 def _body(g, order: list, inputs: list, outputs: list, backend: Backend, *, dim_vars: dict,
-          namespace: dict) -> list:
+          namespace: dict, groups: list = ()) -> list:
     """The lines computing ``outputs`` from ``inputs`` with ``backend``'s emitters, ending
-    in ``return (results,)``; constants not printed as literals are bound in ``namespace``."""
+    in ``return (results,)``; constants not printed as literals are bound in ``namespace``.
+
+    ``groups``: nodes computed together by one call (a fused region), each with ``members``
+    and ``outputs`` (in order), ``inputs`` (the values it reads) and ``lines(names, ctx)``
+    (the call, writing its outputs).  Its outputs are allocated (or given dead buffers)
+    where its last member was, as if computed from its inputs, then the call follows."""
     ctx = _EmitContext(dim_vars, namespace)
     names = {x.node: f"a{i}" for i, x in enumerate(inputs)}
     literals = _literal_constants(g, order) if backend is not MATH else set(order)
-    computed, last_use = [], {}
+    group_of = {m: group for group in groups for m in group.members}
+    view, computed = _View(g), []
     for node in order:
         attrs = g[node]
         if attrs["op"] == "constant":
@@ -664,25 +682,36 @@ def _body(g, order: list, inputs: list, outputs: list, backend: Backend, *, dim_
                 namespace[names[node]] = backend.constant(attrs["value"])
             continue
         names[node] = f"t{node}"
-        for a in attrs["args"]:
-            last_use[a] = len(computed)
-        computed.append(node)
-
+        group = group_of.get(node)
+        if group is None:
+            computed.append(node)
+        elif node == group.members[-1]:
+            for o in group.outputs:
+                view[o] = {**g[o], "args": tuple(group.inputs)}
+            computed += group.outputs
+    last_use = {a: step for step, node in enumerate(computed) for a in view[node]["args"]}
     out_nodes = {e.node for e in outputs}
     for node in out_nodes:
         last_use[node] = math.inf
     reuse, release = {}, {}
     if backend.buffers:
-        reuse = _plan_buffers(computed, g, out_nodes, last_use)
-        release = _releases(computed, g, last_use, reuse, out_nodes)
+        reuse = _plan_buffers(computed, view, out_nodes, last_use)
+        release = _releases(computed, view, last_use, reuse, out_nodes)
     lines = []
     for step, node in enumerate(computed):
         attrs = g[node]
-        op = REGISTRY[attrs["op"]]
-        args = [names[a] for a in attrs["args"]]
         out = names[reuse[node]] if node in reuse else None
         ctx.dtype, ctx.node = _dtype_code(attrs["dtype"]), node
-        lines.append(f"    {names[node]} = {backend.emit(op, args, dict(attrs['params']), ctx, out)}")
+        group = group_of.get(node)
+        if group is None:
+            op = REGISTRY[attrs["op"]]
+            args = [names[a] for a in attrs["args"]]
+            code = backend.emit(op, args, dict(attrs["params"]), ctx, out)
+        else:
+            code = out or f"np.empty({ctx.shape(attrs['shape'])}, {ctx.dtype})"
+        lines.append(f"    {names[node]} = {code}")
+        if group is not None and node == group.outputs[-1]:
+            lines += group.lines(names, ctx)
         if step in release:
             lines.append(f"    del {', '.join(names[n] for n in release[step])}")
     roots: set = set()

@@ -33,8 +33,7 @@ import numba
 import numpy as np
 
 from .. import runtime
-from ..compile import (_EmitContext, _dtype_code, _literal, _literal_constants, _output_code,
-                       _plan_buffers, _releases)
+from ..compile import _EmitContext, _literal
 from ..op import REGISTRY
 from ..scalar_math import MATH
 from . import Backend
@@ -251,18 +250,19 @@ class Fused:
     0-d values.  The interpreter sees each array flattened in C order (a copy where it is not
     contiguous, written back for an output)."""
 
-    __slots__ = ("code", "consts", "n_regs", "padding", "reused")
+    __slots__ = ("code", "consts", "n_regs", "padding", "first_output")
 
-    def __init__(self, code: np.ndarray, consts: list, n_regs: int, n_arrays: int) -> None:
+    def __init__(self, code: np.ndarray, consts: list, n_regs: int, n_inputs: int,
+                 n_outputs: int) -> None:
         self.code, self.consts, self.n_regs = code, np.array(consts, np.float64), n_regs
-        self.padding = (_NONE,) * (_bucket(n_arrays) - n_arrays)
-        self.reused = ()  # the positions of outputs written into reused buffers (set by lower)
+        self.padding = (_NONE,) * (_bucket(n_inputs + n_outputs) - n_inputs - n_outputs)
+        self.first_output = n_inputs
 
     def __call__(self, arrays: tuple, *scalars) -> None:
         values = np.concatenate((self.consts, scalars)) if scalars else self.consts
         flat = tuple([a.ravel() for a in arrays])
         _run_block(self.code, values, flat + self.padding, self.n_regs)
-        for k in self.reused:
+        for k in range(self.first_output, len(arrays)):
             if not arrays[k].flags.c_contiguous:  # its ravel was a copy: write it back
                 arrays[k][...] = flat[k].reshape(arrays[k].shape)
 
@@ -362,9 +362,11 @@ def _regions(g, order: list, out_nodes: set) -> list:
 
 class _Region:
     """A group of fusable nodes: its members and outputs (in order), the arrays, constants
-    and scalars it reads from outside, and (once compiled) its program."""
+    and scalars it reads from outside, and (once compiled) its program; a group of
+    symgrad.compile._body, which places its call."""
 
-    def __init__(self, g, members: list, outputs: list) -> None:
+    def __init__(self, g, members: list, outputs: list, backend: Backend) -> None:
+        self.g, self.backend = g, backend
         self.members, self.outputs = members, outputs
         inside = set(members)
         outside = dict.fromkeys(a for m in members for a in g[m]["args"] if a not in inside)
@@ -373,6 +375,18 @@ class _Region:
         self.scalars = [a for a in outside if not g[a]["shape"] and g[a]["op"] != "constant"]
         self.inputs = self.arrays + self.scalars  # what the body reads
         self.program, self.name = None, ""  # set by compile and lower
+
+    def lines(self, names: dict, ctx) -> list:
+        """The members as comments (NumPy's statements), then the call of the program,
+        ``k0((inputs..., outputs...), scalars...)``."""
+        lines = [f"    # one numba pass over {len(self.members)} elementwise ops:"]
+        for m in self.members:
+            op, args = REGISTRY[self.g[m]["op"]], [names[a] for a in self.g[m]["args"]]
+            code = self.backend.emit(op, args, dict(self.g[m]["params"]), ctx, None)
+            lines.append(f"    #   {names[m]} = {code}")
+        arrays = ", ".join(names[a] for a in self.arrays + self.outputs)  # two at least
+        scalars = "".join(f", {names[a]}" for a in self.scalars)
+        return lines + [f"    {self.name}(({arrays}){scalars})"]
 
     def worth(self, g) -> bool:
         """The rule: fuse where a pass over memory is saved and the call's fixed cost repaid:
@@ -397,19 +411,7 @@ class _Region:
         first = len(self.arrays)
         rows += [[OPCODE["copy"], first + j, slot[o], 0, 0] for j, o in enumerate(self.outputs)]
         self.program = Fused(_code(rows), [float(g[c]["value"]) for c in self.consts], n - na,
-                             first + len(self.outputs))
-
-
-class _View(dict):
-    """The graph with some nodes' attributes replaced (a region's outputs, for the buffer
-    planner, read as computed from the region's inputs)."""
-
-    def __init__(self, g) -> None:
-        super().__init__()
-        self.g = g
-
-    def __missing__(self, node):
-        return self.g[node]
+                             first, len(self.outputs))
 
 
 class NumbaBackend(Backend):
@@ -427,13 +429,13 @@ class NumbaBackend(Backend):
         if tape is not None:
             return self._tape_body(plan, tape)
         out_nodes = {e.node for e in plan.outputs}
-        regions = [r for r in (_Region(plan.g, m, o) for m, o in
+        regions = [r for r in (_Region(plan.g, m, o, self) for m, o in
                                _regions(plan.g, plan.order, out_nodes)) if r.worth(plan.g)]
         for k, r in enumerate(regions):
             r.compile(plan.g)
             r.name = f"k{k}"
             plan.namespace[r.name] = r.program
-        return self._fused_body(plan, regions) if regions else plan.generic(self)
+        return plan.generic(self, groups=regions)
 
     def _tape_body(self, plan, tape: Tape) -> list:
         """``return tape(a0, ...)``, after the tape's statements as comments."""
@@ -459,80 +461,6 @@ class NumbaBackend(Backend):
             f"    #   -> ({results})",
             f"    r = tape({', '.join(f'a{i}' for i in range(len(plan.inputs)))})",
             f"    return ({', '.join(values)}{',' if len(values) == 1 else ''})"]
-
-    def _fused_body(self, plan, regions: list) -> list:
-        """The NumPy backend's statements (symgrad.compile._body) with each region one call
-        of its block program, ``k0((inputs..., outputs...), scalars...)``, where its last
-        member was; its outputs are planned as buffers computed from its inputs."""
-        g, namespace = plan.g, plan.namespace
-        ctx = _EmitContext(plan.dim_vars, namespace)
-        names = {x.node: f"a{i}" for i, x in enumerate(plan.inputs)}
-        literals = _literal_constants(g, plan.order)
-        region_of = {m: r for r in regions for m in r.members}
-        view, sequence = _View(g), []
-        for node in plan.order:
-            attrs = g[node]
-            if attrs["op"] == "constant":
-                if node in literals:
-                    names[node] = _literal(attrs["value"])
-                else:
-                    names[node] = f"c{node}"
-                    namespace[names[node]] = self.constant(attrs["value"])
-                continue
-            names[node] = f"t{node}"
-            r = region_of.get(node)
-            if r is None:
-                sequence.append(node)
-            elif node == r.members[-1]:
-                for o in r.outputs:
-                    view[o] = {**g[o], "args": tuple(r.inputs)}
-                sequence += r.outputs
-        out_nodes = {e.node for e in plan.outputs}
-        last_use = {}
-        for step, node in enumerate(sequence):
-            for a in view[node]["args"]:
-                last_use[a] = step
-        for node in out_nodes:
-            last_use[node] = math.inf
-        reuse = _plan_buffers(sequence, view, out_nodes, last_use)
-        for r in regions:
-            r.program.reused = tuple(len(r.arrays) + j for j, o in enumerate(r.outputs)
-                                     if o in reuse)
-        release = _releases(sequence, view, last_use, reuse, out_nodes)
-        lines = []
-        for step, node in enumerate(sequence):
-            attrs = g[node]
-            out = names[reuse[node]] if node in reuse else None
-            ctx.dtype, ctx.node = _dtype_code(attrs["dtype"]), node
-            r = region_of.get(node)
-            if r is None:
-                op = REGISTRY[attrs["op"]]
-                args = [names[a] for a in attrs["args"]]
-                code = self.emit(op, args, dict(attrs["params"]), ctx, out)
-                lines.append(f"    {names[node]} = {code}")
-            else:
-                fresh = f"np.empty({ctx.shape(attrs['shape'])}, {ctx.dtype})"
-                lines.append(f"    {names[node]} = {out or fresh}")
-                if node == r.outputs[-1]:
-                    lines += self._region_call(g, r, names, ctx)
-            if step in release:
-                lines.append(f"    del {', '.join(names[n] for n in release[step])}")
-        roots: set = set()
-        input_nodes = {x.node for x in plan.inputs}
-        results = [_output_code(g, e.node, names, input_nodes, roots) for e in plan.outputs]
-        lines.append(f"    return ({', '.join(results)}{',' if len(results) == 1 else ''})")
-        return lines
-
-    def _region_call(self, g, r: _Region, names: dict, ctx) -> list:
-        """A region's members as comments (NumPy's statements), then the call of its program."""
-        lines = [f"    # one numba pass over {len(r.members)} elementwise ops:"]
-        for m in r.members:
-            op, args = REGISTRY[g[m]["op"]], [names[a] for a in g[m]["args"]]
-            code = self.emit(op, args, dict(g[m]["params"]), ctx, None)
-            lines.append(f"    #   {names[m]} = {code}")
-        arrays = ", ".join(names[a] for a in r.arrays + r.outputs)  # two at least
-        scalars = "".join(f", {names[a]}" for a in r.scalars)
-        return lines + [f"    {r.name}(({arrays}){scalars})"]
 
 
 BACKEND = NumbaBackend("numba", {"np": np, "rt": runtime})
