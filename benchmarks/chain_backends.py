@@ -30,6 +30,7 @@ import _harness as H  # first: pins the thread count before NumPy loads
 import numpy as np
 
 import symgrad as sg
+from chain import chain_function
 
 DEPTHS = {200: 3, 2_000: 2, 20_000: 1}  # depth: compile repeats (the least time is reported)
 # contenders timed only up to a depth: beyond it their compilers take minutes (measured here:
@@ -45,12 +46,7 @@ def symgrad_chain(depth: int, backend: str):
     """``(function of value and derivative, seconds to derive + compile, seconds of the
     first call)``, in a fresh graph."""
     start = time.perf_counter()
-    with sg.Graph():
-        x0 = sg.scalar("x")
-        x = x0
-        for _ in range(depth):
-            x = sg.sin(x) * x + 0.5 * sg.exp(-x * x)
-        fn = sg.function([x0], [x, sg.grad(x, x0)], backend=backend)
+    fn = chain_function(depth, backend)
     compiled = time.perf_counter()
     fn(X0)
     return fn, compiled - start, time.perf_counter() - compiled

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import symgrad as sg
+from nth_derivative import symengine_nth
 
 jax.config.update("jax_enable_x64", True)  # JAX's own functions in float64, as symgrad's
 NETWORKS = ((64, 128, 64, 10), (784, 1024, 1024, 10))
@@ -185,19 +186,6 @@ def jax_nth(n: int = 8):
     return (lambda: fn(arg)), jaxpr_equations(jax.make_jaxpr(d)(POINT).jaxpr), seconds
 
 
-def symengine_nth(n: int = 8):
-    try:
-        import symengine as se
-    except ImportError:
-        return None
-    t = se.Symbol("x")
-    d = se.exp(se.sin(t)) / (1 + t ** 2)
-    for _ in range(n):
-        d = d.diff(t)
-    compiled = se.Lambdify([t], [d], backend="llvm", cse=True)
-    return lambda: compiled(POINT)
-
-
 def nth_derivative() -> None:
     """Each build from scratch (the function of the one before collected first, so the jax
     backend cannot reuse its jitted code), then one more of each to time calls."""
@@ -209,9 +197,9 @@ def nth_derivative() -> None:
             gc.collect()
             builds[name].append(make()[1:])
     calls = {name: make()[0] for name, make in makers.items()}
-    engine = symengine_nth()
+    engine = symengine_nth(8)
     if engine is not None:
-        calls["SymEngine LLVM"] = engine
+        calls["SymEngine LLVM"] = lambda: engine(POINT)
     values = {name: float(np.asarray(fn()).ravel()[0]) for name, fn in calls.items()}
     want = values["numpy backend"]
     assert all(abs(v - want) <= 1e-9 * abs(want) for v in values.values()), values
