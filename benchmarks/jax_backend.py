@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import symgrad as sg
+from mlp import build_symgrad
 from nth_derivative import symengine_nth
 
 jax.config.update("jax_enable_x64", True)  # JAX's own functions in float64, as symgrad's
@@ -47,18 +48,6 @@ def verdict(ratio: float, target: float, above: bool = False) -> str:
 
 
 # -- (a) the MLP -------------------------------------------------------------------------------
-def symgrad_mlp(sizes: tuple, backend: str) -> sg.Function:
-    with sg.Graph():
-        X, Y = sg.matrix("X", ("n", sizes[0])), sg.matrix("Y", ("n", sizes[-1]))
-        params, a = [], X
-        for i, (m, k) in enumerate(zip(sizes, sizes[1:]), start=1):
-            W, b = sg.matrix(f"W{i}", (m, k)), sg.vector(f"b{i}", k)
-            params += [W, b]
-            a = sg.sigmoid(a @ W + b)
-        cost = 0.5 * sg.sum((a - Y) ** 2) / X.shape[0]
-        return sg.function([X, Y, *params], [cost, *sg.grad(cost, params)], backend=backend)
-
-
 def jax_mlp_loss(params, X, Y):
     a = X
     for W, b in zip(params[0::2], params[1::2]):
@@ -82,7 +71,7 @@ def mlp_contenders(sizes: tuple, batch: int, device=None) -> dict:
     (JAX arrays on ``device``), checked to agree."""
     arrays = mlp_data(sizes, batch)
     on = [jax.device_put(a, device) for a in arrays]
-    numpy_fn, jax_fn = symgrad_mlp(sizes, "numpy"), symgrad_mlp(sizes, "jax")
+    numpy_fn, jax_fn = build_symgrad(sizes, "numpy"), build_symgrad(sizes, "jax")
     calls = {"numpy backend": lambda: numpy_fn(*arrays),
              "jax backend": lambda: jax.block_until_ready(jax_fn(*on)),
              "JAX jit": lambda: jax.block_until_ready(JAX_MLP(on[2:], on[0], on[1]))}
@@ -242,7 +231,7 @@ def gpu() -> None:
             import cupy
             arrays = mlp_data(sizes, 32768)
             on = [cupy.asarray(a) for a in arrays]
-            fn = symgrad_mlp(sizes, "cupy")
+            fn = build_symgrad(sizes, "cupy")
             t = H.per_call({"cupy": lambda: (fn(*on), cupy.cuda.Device().synchronize())},
                            repeats=11, budget=0.2)["cupy"][0]
             ratio = on_cpu["numpy backend"][0] / t

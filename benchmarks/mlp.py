@@ -19,18 +19,18 @@ SIZES = (64, 128, 64, 10)
 BATCH = 512
 
 
-def build_symgrad() -> sg.Function:
+def build_symgrad(sizes: tuple = SIZES, backend: str = "numpy") -> sg.Function:
     """The network written with symgrad, differentiated and compiled in a fresh graph."""
     with sg.Graph():
-        X = sg.matrix("X", ("n", SIZES[0]))
-        Y = sg.matrix("Y", ("n", SIZES[-1]))
+        X = sg.matrix("X", ("n", sizes[0]))
+        Y = sg.matrix("Y", ("n", sizes[-1]))
         params, a = [], X
-        for i, (m, k) in enumerate(zip(SIZES, SIZES[1:]), start=1):
+        for i, (m, k) in enumerate(zip(sizes, sizes[1:]), start=1):
             W, b = sg.matrix(f"W{i}", (m, k)), sg.vector(f"b{i}", k)
             params += [W, b]
             a = sg.sigmoid(a @ W + b)
         cost = 0.5 * sg.sum((a - Y) ** 2) / X.shape[0]
-        return sg.function([X, Y, *params], [cost, *sg.grad(cost, params)])
+        return sg.function([X, Y, *params], [cost, *sg.grad(cost, params)], backend=backend)
 
 
 def _sigmoid_layer(a, W, b):
