@@ -627,9 +627,13 @@ def _generate(inputs: list, outputs: list, backend: Backend, *, updates: bool = 
             ["    finally:", "        restore(_state)"]
         namespace.update(quiet=runtime.quiet, QUIET=runtime.QUIET, restore=runtime.restore)
     source = f"def {names['body']}({', '.join(params)}):\n" + "\n".join(header + body) + "\n"
+    filename = f"<symgrad_fn_{n}>"
     scalar = backend.scalar_math and _all_float_scalars(g, order, inputs)
-    if scalar:
+    if scalar:  # the body runs only where Python's floats raise: compiled when first needed
+        numpy_lines = source.count("\n")
         namespace["math"] = math
+        namespace[names["body"]] = _compiled_on_first_call(source, filename, names["body"],
+                                                           namespace)
         lines = plan.generic(MATH)
         source += f"\n\ndef {names['math']}({', '.join(params)}):\n" + "\n".join(lines) + "\n"
     checks = _fast_checks(inputs[:explicit], dim_vars, backend, namespace) if fast else None
@@ -637,13 +641,25 @@ def _generate(inputs: list, outputs: list, backend: Backend, *, updates: bool = 
                                      scalar, returns)
     namespace.update(MATH_ERRORS=(ArithmeticError, ValueError),
                      shared=[s.attrs["shared"] for s in shared])
-    filename = f"<symgrad_fn_{n}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    exec(compile(source, filename, "exec"), namespace)  # source is symgrad's own, see above
-    namespace[names["body"]] = backend.load(namespace[names["body"]], len(dim_vars))
+    # without the body when it waits for its first call; blank lines keep the line numbers
+    compiled = "\n" * numpy_lines + source.split("\n", numpy_lines)[-1] if scalar else source
+    exec(compile(compiled, filename, "exec"), namespace)  # source is symgrad's own, see above
+    if not scalar:
+        namespace[names["body"]] = backend.load(namespace[names["body"]], len(dim_vars))
     return _Generated(source, namespace, namespace[names["body"]],
                       namespace[names["math"]] if scalar else None, namespace[names["call"]],
                       list(dim_vars), shared, spread_error)
+
+
+def _compiled_on_first_call(source: str, filename: str, name: str, namespace: dict):
+    """A stand-in for the function ``name`` that ``source`` defines: its first call compiles
+    the source into ``namespace`` (so later lookups find the function itself) and calls it."""
+    def first_call(*args):
+        if namespace[name] is first_call:
+            exec(compile(source, filename, "exec"), namespace)  # symgrad's own source
+        return namespace[name](*args)
+    return first_call
 
 
 class _View(dict):
