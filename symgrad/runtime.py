@@ -6,6 +6,9 @@ a scalar evaluation), so an overflow to ``inf`` that yields an exact limit stays
 """
 from __future__ import annotations
 
+import functools
+import math
+
 import numpy as np
 
 try:  # NumPy 2 keeps its floating-point error state in a context variable: set directly,
@@ -317,26 +320,44 @@ def _scipy_sparse():
     return scipy.sparse
 
 
-def band_sparse(*coefs, offsets, vdims, xdims):
-    """:func:`band` as a ``scipy.sparse`` CSR matrix of shape (size of V, size of X)."""
-    sparse = _scipy_sparse()
-    rows, cols, data = [], [], []
-    for offset, c in zip(offsets, coefs):
+@functools.lru_cache(maxsize=64)
+def _band_pattern(offsets, vdims, xdims):
+    """The CSR structure of a band's matrix, computed once per band: ``(indptr, indices,
+    order, parts)``; the entries taken diagonal by diagonal (``parts``: the index of each
+    diagonal's coefficient, its in-range region of V and that region's shape) and
+    concatenated are in CSR order once permuted by ``order``."""
+    rows, cols, parts = [], [], []
+    for k, offset in enumerate(offsets):
         bounds = _band_region(vdims, xdims, offset)
         if bounds is None:
             continue
-        region = np.ogrid[tuple(slice(lo, hi) for lo, hi in bounds)] if bounds else []
+        region = tuple(np.ogrid[tuple(slice(lo, hi) for lo, hi in bounds)]) if bounds else ()
         at = tuple(i + o for i, o in zip(region, offset))
-        grid = np.broadcast_shapes(*(np.shape(i) for i in region))
         rows.append(np.ravel_multi_index(np.broadcast_arrays(*region), vdims).ravel())
         cols.append(np.ravel_multi_index(np.broadcast_arrays(*at), xdims).ravel())
-        data.append(np.broadcast_to(np.broadcast_to(c, vdims)[tuple(region)], grid).ravel())
-    shape = (int(np.prod(vdims)), int(np.prod(xdims)))
-    if not rows:
-        return sparse.csr_matrix(shape)
-    coo = sparse.coo_matrix((np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))),
-                            shape=shape)
-    return coo.tocsr()
+        parts.append((k, region, tuple(hi - lo for lo, hi in bounds)))
+    n_rows = math.prod(vdims)
+    rows = np.concatenate(rows) if rows else np.zeros(0, np.intp)
+    cols = np.concatenate(cols) if cols else np.zeros(0, np.intp)
+    order = np.lexsort((cols, rows))
+    index = np.int32 if max(n_rows, math.prod(xdims), len(rows)) < 2**31 else np.int64
+    indptr = np.zeros(n_rows + 1, index)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    return indptr, cols[order].astype(index), order, tuple(parts)
+
+
+def band_sparse(*coefs, offsets, vdims, xdims):
+    """:func:`band` as a ``scipy.sparse`` CSR matrix of shape (size of V, size of X): the
+    structure computed once per band (:func:`_band_pattern`), the entries gathered per call."""
+    sparse = _scipy_sparse()
+    vdims, xdims = tuple(vdims), tuple(xdims)
+    indptr, indices, order, parts = _band_pattern(offsets, vdims, xdims)
+    data = [np.broadcast_to(np.broadcast_to(coefs[k], vdims)[region], grid).ravel()
+            for k, region, grid in parts]
+    data = np.concatenate(data)[order] if data else np.zeros(0)
+    shape = (math.prod(vdims), math.prod(xdims))
+    # the structure copied: users may change a matrix's index arrays in place
+    return sparse.csr_matrix((data, indices.copy(), indptr.copy()), shape=shape)
 
 
 def dense_sparse(j, rank):
