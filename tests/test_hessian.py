@@ -152,6 +152,24 @@ def test_sparse_hessian_equals_dense(rng):
     _close(sparse.toarray(), dense, tol=1e-12)
 
 
+def test_sparse_hessian_results_are_independent(rng):
+    """The band's structure is computed once, yet each result owns its arrays: sorted indices,
+    and changing one result (``eliminate_zeros`` edits its index arrays in place) leaves the
+    next call's and other sizes' results right."""
+    pytest.importorskip("scipy")
+    x = sg.vector("x", "n")
+    f = rosenbrock(x)
+    fn = sg.function([x], [sg.hessian(f, x), sg.hessian(f, x, sparse=True)])
+    first = fn(np.zeros(6))[1]
+    first.data[:] = 0.0
+    first.eliminate_zeros()
+    for n in (6, 7, 6):
+        xv = rng.uniform(-1, 1, n)
+        dense, sparse = fn(xv)
+        assert sparse.has_sorted_indices and sparse.nnz == 3 * n - 2
+        _close(sparse.toarray(), dense, tol=1e-12)
+
+
 def test_sparse_hessian_without_structure(rng):
     """Through a matrix product the band is lost: the dense Hessian becomes a CSR matrix."""
     pytest.importorskip("scipy")
