@@ -323,9 +323,9 @@ def _scipy_sparse():
 @functools.lru_cache(maxsize=64)
 def _band_pattern(offsets, vdims, xdims):
     """The CSR structure of a band's matrix, computed once per band: ``(indptr, indices,
-    order, parts)``; the entries taken diagonal by diagonal (``parts``: the index of each
-    diagonal's coefficient, its in-range region of V and that region's shape) and
-    concatenated are in CSR order once permuted by ``order``."""
+    parts)``, ``parts`` saying for each diagonal in range the index of its coefficient, its
+    in-range region of V, that region's shape and where its entries go in the CSR data (a
+    slice where they are evenly spaced, as for any band of vectors, else an index array)."""
     rows, cols, parts = [], [], []
     for k, offset in enumerate(offsets):
         bounds = _band_region(vdims, xdims, offset)
@@ -336,25 +336,37 @@ def _band_pattern(offsets, vdims, xdims):
         rows.append(np.ravel_multi_index(np.broadcast_arrays(*region), vdims).ravel())
         cols.append(np.ravel_multi_index(np.broadcast_arrays(*at), xdims).ravel())
         parts.append((k, region, tuple(hi - lo for lo, hi in bounds)))
-    n_rows = math.prod(vdims)
-    rows = np.concatenate(rows) if rows else np.zeros(0, np.intp)
-    cols = np.concatenate(cols) if cols else np.zeros(0, np.intp)
-    order = np.lexsort((cols, rows))
-    index = np.int32 if max(n_rows, math.prod(xdims), len(rows)) < 2**31 else np.int64
+    n_rows, nnz = math.prod(vdims), sum(len(r) for r in rows)
+    index = np.int32 if max(n_rows, math.prod(xdims), nnz) < 2**31 else np.int64
+    if not rows:
+        return np.zeros(n_rows + 1, index), np.zeros(0, index), ()
+    all_rows, all_cols = np.concatenate(rows), np.concatenate(cols)
+    order = np.lexsort((all_cols, all_rows))
+    position = np.empty(nnz, np.intp)
+    position[order] = np.arange(nnz)
     indptr = np.zeros(n_rows + 1, index)
-    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
-    return indptr, cols[order].astype(index), order, tuple(parts)
+    np.cumsum(np.bincount(all_rows, minlength=n_rows), out=indptr[1:])
+    placed, start = [], 0
+    for (k, region, grid), r in zip(parts, rows):
+        dest = position[start:start + len(r)]
+        start += len(r)
+        steps = np.diff(dest)
+        if len(dest) == 1 or len(steps) and steps[0] > 0 and (steps == steps[0]).all():
+            step = int(steps[0]) if len(steps) else 1
+            dest = slice(int(dest[0]), int(dest[-1]) + 1, step)
+        placed.append((k, region, grid, dest))
+    return indptr, all_cols[order].astype(index), tuple(placed)
 
 
 def band_sparse(*coefs, offsets, vdims, xdims):
     """:func:`band` as a ``scipy.sparse`` CSR matrix of shape (size of V, size of X): the
-    structure computed once per band (:func:`_band_pattern`), the entries gathered per call."""
+    structure computed once per band (:func:`_band_pattern`), the entries placed per call."""
     sparse = _scipy_sparse()
     vdims, xdims = tuple(vdims), tuple(xdims)
-    indptr, indices, order, parts = _band_pattern(offsets, vdims, xdims)
-    data = [np.broadcast_to(np.broadcast_to(coefs[k], vdims)[region], grid).ravel()
-            for k, region, grid in parts]
-    data = np.concatenate(data)[order] if data else np.zeros(0)
+    indptr, indices, parts = _band_pattern(offsets, vdims, xdims)
+    data = np.empty(len(indices), np.result_type(*coefs, 0.0) if coefs else np.float64)
+    for k, region, grid, dest in parts:
+        data[dest] = np.broadcast_to(np.broadcast_to(coefs[k], vdims)[region], grid).ravel()
     shape = (math.prod(vdims), math.prod(xdims))
     # the structure copied: users may change a matrix's index arrays in place
     return sparse.csr_matrix((data, indices.copy(), indptr.copy()), shape=shape)
