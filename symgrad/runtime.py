@@ -179,11 +179,8 @@ def _diagonal(a, offset):
     r = len(offset)
     nl = a.ndim - 2 * r
     if r == 1 and nl == 0:  # a matrix (the common case, 10x faster): a slice of its flat view
-        (o,), (v, x) = offset, a.shape
-        lo, hi = max(0, -o), min(v, x - o)
-        if lo >= hi:
-            return None, None
-        return a.reshape(-1)[lo * (x + 1) + o:(hi - 1) * (x + 1) + o + 1:x + 1], (slice(lo, hi),)
+        place = _matrix_diagonals((offset,), *a.shape)[0]
+        return (None, None) if place is None else (a.reshape(-1)[place[0]], (place[1],))
     bounds = _band_region(a.shape[nl:nl + r], a.shape[nl + r:], offset)
     if bounds is None:
         return None, None
@@ -204,12 +201,32 @@ def _restrict(c, region):
     return c[(..., *(s if n != 1 else slice(None) for s, n in zip(region, c.shape[c.ndim - r:])))]
 
 
+@functools.lru_cache(maxsize=256)
+def _matrix_diagonals(offsets, v: int, x: int) -> tuple:
+    """For a v x x matrix, per offset ``(o,)``: the slice of its flat view holding the
+    entries ``[i, i + o]`` and the slice of those i, or None when none is in range."""
+    places = []
+    for (o,) in offsets:
+        lo, hi = max(0, -o), min(v, x - o)
+        places.append(None if lo >= hi else
+                      (slice(lo * (x + 1) + o, (hi - 1) * (x + 1) + o + 1, x + 1), slice(lo, hi)))
+    return tuple(places)
+
+
 def band(*coefs, offsets, vdims, xdims):
     """``out[..., i, k] = Σ_j coefs[j][..., i] · [k = i + offsets[j]]``, shape lead + V + X.
 
     One zero fill, then each band added along its (shifted) diagonal."""
+    dtype = np.result_type(*coefs, 0.0)
+    if len(vdims) == 1 and all(np.ndim(c) <= 1 for c in coefs):  # a matrix: the common case
+        (v,), (x,) = vdims, xdims
+        out = np.zeros(v * x, dtype)
+        for place, c in zip(_matrix_diagonals(offsets, v, x), coefs):
+            if place is not None:
+                out[place[0]] += c[place[1]] if np.ndim(c) and len(c) == v else c
+        return out.reshape(v, x)
     full = np.broadcast_shapes(*(np.shape(c) for c in coefs), tuple(vdims))
-    out = np.zeros(full + tuple(xdims), np.result_type(*coefs, 0.0))
+    out = np.zeros(full + tuple(xdims), dtype)
     for offset, c in zip(offsets, coefs):
         view, region = _diagonal(out, offset)
         if view is not None:
