@@ -6,7 +6,8 @@ and CasADi SX.
 code that computes the three diagonals and fills a CSR matrix whose index arrays are built
 once, and of CasADi's SX ``hessian`` compiled to a ``Function`` (its own sparse DM, not
 converted), interleaved, least of the repeats; all three checked equal first.  Target
-(issue 13): within 2x of the hand-written fill and ahead of CasADi at every n.
+(issue 13): within 2x of the hand-written fill and ahead of CasADi at every n.  Then the
+time ``sg.hessian_sparsity`` takes to read the pattern off the graph.
 
     python benchmarks/sparse_hessian.py [n ...]
 """
@@ -103,6 +104,12 @@ def main(sizes) -> None:
             line += (f"; symgrad / CasADi < 1: {'met' if versus < 1 else 'MISSED'} "
                      f"({versus:.2f}); setup symgrad {setup:.3f} s, CasADi {csetup:.3f} s")
         print(line)
+        with sg.Graph():
+            x = sg.vector("x", n)
+            start = time.perf_counter()
+            pattern = sg.hessian_sparsity(rosenbrock(x), x)
+            print(f"    sg.hessian_sparsity: {time.perf_counter() - start:.3f} s "
+                  f"({pattern.nnz:,} entries)")
 
 
 if __name__ == "__main__":

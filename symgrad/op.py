@@ -18,6 +18,17 @@ An op's rules, side by side (every pass reads these fields and nothing else abou
 - ``batch``: ``(nb, batched, *args, **params) -> Expr``: the op applied to arguments of which
   those flagged in ``batched`` carry ``nb`` leading batch axes (see :class:`symgrad.expr.Batched`).
 - ``band``: the structure rule for banded batches of tangents (:mod:`symgrad.ops.band`).
+- ``sparsity``: which argument entries each output entry reads with a structurally nonzero
+  derivative (:mod:`symgrad.sparsity`): ``"elementwise"`` (with broadcasting; the default
+  of elementwise ops), ``"entries"`` (each output entry is one argument entry or zero:
+  read off ``impl`` applied to the entries' numbers), ``"reduce"`` (the groups of an
+  ``axis`` reduction), a rule ``(position, arg_shapes, out_shape, params, values) ->
+  (rows, cols)``, or None: every output entry reads every entry (other ops).
+  ``curvature``: the argument pairs its second derivative joins: ``()`` for an op linear in
+  its arguments (piecewise linear included), ``((0, 1),)`` for an elementwise product,
+  ``"all"`` (the default) for every pair, or for a sum of products of two arguments a rule
+  ``(shapes, out_shape, params) -> (output entries, entries of one, entries of the other)``
+  listing its terms.
 - ``sympy``: the SymPy function of scalar arguments (elementwise ops) or a rule on object
   arrays of SymPy entries (others; ``impl`` by default); ``sympy_matrix(tr, attrs, *args)``:
   the matrix-expression form.
@@ -49,7 +60,8 @@ class Op:
                  *, emit: Callable | None = None, infix: str | None = None,
                  partials: tuple | None = None, vjp: tuple | None = None,
                  jvp: Callable | None = None, batch: Callable | None = None,
-                 band: Callable | None = None, sympy=None, sympy_matrix: Callable | None = None,
+                 band: Callable | None = None, sparsity=None, curvature="all",
+                 sympy=None, sympy_matrix: Callable | None = None,
                  elementwise: bool = False, commutative: bool = False,
                  sum_signs: tuple | None = None, moves: bool = False,
                  view: bool = False, readonly: bool = False, inplace: bool = False,
@@ -68,6 +80,8 @@ class Op:
         self.jvp = jvp
         self.batch = batch
         self.band = band
+        self.sparsity = sparsity or ("elementwise" if elementwise else None)
+        self.curvature = curvature
         self.sympy = sympy
         self.sympy_matrix = sympy_matrix
         self.elementwise = elementwise

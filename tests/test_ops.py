@@ -693,3 +693,47 @@ def test_sparse_hessians_equal_dense(rng):
     for f in (banded, coupled):
         sparse, dense = sg.function([x], [sg.hessian(f, x, sparse=True), sg.hessian(f, x)])(value)
         np.testing.assert_allclose(sparse.toarray(), dense, rtol=1e-12, atol=1e-12)
+
+
+# -- sparsity rules: every derivative the numbers show is in the structural pattern -------
+SPARSITY = [pytest.param(name, k, id=f"{name}-{k}") for name, k in
+            [(n, -1) for n in GENERIC] + [(n, k) for n, op in sorted(REGISTRY.items())
+                                          if op.differentiable for k in range(len(op.samples))]]
+
+
+def _nonzero(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix)
+    return np.abs(matrix) > 1e-10 * max(1.0, np.abs(matrix).max())
+
+
+@pytest.mark.parametrize("name, k", SPARSITY)
+def test_sparsity_rule_covers_the_derivatives(name, k, rng):
+    """For each float argument in turn (the others constants), the Jacobian's and the
+    Hessian's nonzeros at a random point lie in sg.jacobian_sparsity and sg.hessian_sparsity
+    (a rule that drops a dependency fails here)."""
+    pytest.importorskip("scipy")
+    op = REGISTRY[name]
+    if k < 0:
+        args, params = ((2, 3), (3,), (1, 1))[:op.arity], PARAMS.get(name, [({}, None)])[0][0]
+        values = sample(rng, args, *(op.domain or (-2, 2)))
+    else:
+        args, params = op.samples[k]
+        values = [draw(op, a, rng) for a in args]
+    for p, v in enumerate(values):
+        if v.dtype.kind != "f":
+            continue
+        with sg.Graph():
+            x = sg.tensor("x", v.shape)
+            operands = [x if q == p else sg.constant(u) for q, u in enumerate(values)]
+            out = sg.apply(name, *operands, **params)
+            n, m = v.size, int(np.prod(out.dims))
+            jac = sg.function([x], sg.jacobian(out, x))(v)
+            pattern = sg.jacobian_sparsity(out, x).toarray()
+            assert pattern.shape == (m, n)
+            missing = _nonzero(jac).reshape(m, n) & ~pattern
+            assert not missing.any(), f"{name} wrt argument {p}: missing {np.argwhere(missing)}"
+            f = sg.sum(sg.constant(rng.uniform(0.5, 1.5, out.dims)) * out)
+            hess = sg.function([x], sg.hessian(f, x))(v)
+            pattern = sg.hessian_sparsity(f, x).toarray()
+            missing = _nonzero(hess).reshape(n, n) & ~pattern
+            assert not missing.any(), f"{name} wrt argument {p}: Hessian misses {np.argwhere(missing)}"

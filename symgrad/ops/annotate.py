@@ -18,6 +18,7 @@ register(Op("name", lambda x, name: (x.dims, x.dtype), lambda x, name: x,
             batch=lambda nb, batched, x, name: x, band=same_band,
             sympy=lambda x, name: x, sympy_matrix=lambda tr, attrs, x: x, label=lambda name: name,
             view=True, samples=((((2, 3),), dict(name="s")),),
+            sparsity="entries", curvature=(),
             doc="x, printed as `name` in formulas"))
 
 

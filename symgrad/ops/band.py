@@ -104,6 +104,7 @@ register(Op("band", _band_infer, runtime.band, emit=_emit_band("band"), vjp=_Ban
             samples=((((4,), (4,)), dict(offsets=((0,), (1,)), vdims=(4,), xdims=(5,))),
                      (((2, 1, 3), (3,)), dict(offsets=((0, 0), (-1, 1)), vdims=(1, 3),
                                                xdims=(2, 3)))),
+            sparsity="entries", curvature=(),
             doc="coefficients on shifted diagonals of a V + X array (identity: band(1; 0))"))
 
 
@@ -135,6 +136,7 @@ register(Op("band_part", _band_part_infer, runtime.band_part,
             jvp=lambda tangents, out, x, offset: band_part(tangents[0], offset),
             batch=lambda nb, batched, x, offset: band_part(x, offset),
             samples=((((4, 5),), dict(offset=(1,))), (((2, 3, 3),), dict(offset=(-1,)))),
+            sparsity="entries", curvature=(),
             doc="the diagonal shifted by `offset` of a V + X array, shape V (adjoint of band)"))
 
 

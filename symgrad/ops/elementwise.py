@@ -149,14 +149,16 @@ _UNARY = [
 ]
 
 _KEEP_INTEGERS = {"square", "relu", "abs", "reciprocal"}  # NumPy keeps an integer dtype for these
+_PIECEWISE_LINEAR = {"relu", "abs"}  # second derivative 0 wherever it exists
 
 for _name, _impl, _d, _sympy, _domain, _doc in _UNARY:
     elementwise(_name, _impl, (_d,), _sympy, domain=_domain, doc=_doc, cli=True,
-                kind="same" if _name in _KEEP_INTEGERS else "float")
+                kind="same" if _name in _KEEP_INTEGERS else "float",
+                curvature=() if _name in _PIECEWISE_LINEAR else "all")
     globals()[_name] = _public(_name, _doc)
 
 elementwise("neg", np.negative, (lambda out, x: -1,), lambda x: -x, kind="same", infix="-",
-            sum_signs=(-1,), sympy_matrix=lambda tr, attrs, x: -x, doc="-x")
+            sum_signs=(-1,), curvature=(), sympy_matrix=lambda tr, attrs, x: -x, doc="-x")
 elementwise("sign", runtime.sign, None, lambda x: sympy.sign(x), arity=1, kind="same", cli=True,
             doc="sign of x (-1, 0, 1); derivative 0")
 sign = _public("sign", "sign of x (-1, 0 or 1); its derivative is 0")
@@ -189,11 +191,13 @@ def _div_matrix(tr, attrs, a, b):
 
 elementwise("add", np.add, (lambda out, a, b: 1, lambda out, a, b: 1), lambda a, b: a + b,
             kind="same", infix="+", commutative=True, sum_signs=(1, 1),
-            sympy_matrix=_sum_matrix(1), doc="a + b")
+            sympy_matrix=_sum_matrix(1), curvature=(), doc="a + b")
 elementwise("sub", np.subtract, (lambda out, a, b: 1, lambda out, a, b: -1), lambda a, b: a - b,
-            kind="same", infix="-", sum_signs=(1, -1), sympy_matrix=_sum_matrix(-1), doc="a - b")
+            kind="same", infix="-", sum_signs=(1, -1), sympy_matrix=_sum_matrix(-1),
+            curvature=(), doc="a - b")
 elementwise("mul", np.multiply, (lambda out, a, b: b, lambda out, a, b: a), lambda a, b: a * b,
-            kind="same", infix="*", commutative=True, sympy_matrix=_mul_matrix, doc="a * b")
+            kind="same", infix="*", commutative=True, sympy_matrix=_mul_matrix,
+            curvature=((0, 1),), doc="a * b")
 
 
 def _div_jvp(tangents, out, a, b):
@@ -206,7 +210,7 @@ def _div_jvp(tangents, out, a, b):
 
 elementwise("div", np.divide, (lambda out, a, b: 1 / b, lambda out, a, b: -out / b),
             lambda a, b: a / b, infix="/", domain=(0.5, 3), jvp=_div_jvp,
-            sympy_matrix=_div_matrix, doc="a / b")
+            sympy_matrix=_div_matrix, curvature=((0, 1), (1, 1)), doc="a / b")
 def _xlogy_jvp(tangents, out, x, y):
     """xlogy(ẋ, y) + ẏ·x/y: the first term is 0 where ẋ is (and the tangent of a power's
     exponent at a zero base, out = 0, is so)."""
@@ -237,11 +241,11 @@ def _tie_share(a, b, winner, dtype):
 elementwise("maximum", np.maximum, (lambda out, a, b: _tie_share(a, b, a > b, out.dtype),
                                      lambda out, a, b: _tie_share(a, b, b > a, out.dtype)),
             lambda a, b: sympy.Max(a, b), kind="same", commutative=True, cli=True,
-            doc="elementwise larger of a and b; ties share the gradient")
+            curvature=(), doc="elementwise larger of a and b; ties share the gradient")
 elementwise("minimum", np.minimum, (lambda out, a, b: _tie_share(a, b, a < b, out.dtype),
                                      lambda out, a, b: _tie_share(a, b, b < a, out.dtype)),
             lambda a, b: sympy.Min(a, b), kind="same", commutative=True, cli=True,
-            doc="elementwise smaller of a and b; ties share the gradient")
+            curvature=(), doc="elementwise smaller of a and b; ties share the gradient")
 maximum = _public("maximum", "elementwise maximum; at ties each argument gets half the gradient", 2)
 minimum = _public("minimum", "elementwise minimum; at ties each argument gets half the gradient", 2)
 
@@ -364,7 +368,7 @@ elementwise("where", np.where, None, lambda c, a, b: sympy.Piecewise((a, c), (b,
             vjp=(None, lambda g, out, c, a, b: Masked(c, g),
                  lambda g, out, c, a, b: Masked(logical_not(c), g)),
             jvp=_where_jvp, band=_where_band, sympy_matrix=_where_matrix,
-            doc="x where cond else y")
+            curvature=(), doc="x where cond else y")
 
 
 def where(cond, x, y) -> Expr:
@@ -392,13 +396,15 @@ elementwise("cast", lambda x, dtype: np.asarray(x).astype(dtype), None, lambda x
             jvp=lambda tangents, out, x, dtype: tangents[0].astype(dtype)
             if out.dtype.kind == "f" else None,
             band=_cast_band, sympy_matrix=lambda tr, attrs, x: x,
-            doc="x converted to another dtype")
+            curvature=(), doc="x converted to another dtype")
 
 elementwise("stop_gradient", lambda x: x, None, lambda x: x, arity=1, kind="same", inplace=False,
             domain=None,
             emit=lambda args, params, ctx: args[0], vjp=(lambda g, out, x: None,),
             jvp=lambda tangents, out, x: None, band=lambda tangents, out, x: None,
-            sympy_matrix=lambda tr, attrs, x: x, view=True, doc="x, with gradient zero")
+            sympy_matrix=lambda tr, attrs, x: x, view=True,
+            sparsity=lambda *rule_args: (np.zeros(0, np.int64), np.zeros(0, np.int64)),
+            doc="x, with gradient zero")
 
 
 def stop_gradient(e) -> Expr:
@@ -488,7 +494,7 @@ def _mod_sample(x_shape: tuple, y_shape: tuple) -> tuple:
 elementwise("mod", np.mod, (lambda out, x, y: 1, lambda out, x, y: -floor(x / y)),
             lambda x, y: sympy.Mod(x, y), kind="same", domain=None, cli=True,
             samples=(_mod_sample((2, 3), (3,)), _mod_sample((), (2, 1))),
-            doc="x mod y with the sign of y (np.mod); derivatives 1 and -floor(x / y), as JAX")
+            curvature=(), doc="x mod y with the sign of y (np.mod); derivatives 1 and -floor(x / y), as JAX")
 mod = _public("mod", "x - floor(x / y) * y, the sign of y's (np.mod); d/dx = 1, d/dy = "
                      "-floor(x / y) (as JAX; the jumps at x / y integer are ignored)", 2)
 
@@ -517,7 +523,7 @@ elementwise("clip", np.clip, None, lambda x, lo, hi: sympy.Min(sympy.Max(x, lo),
             samples=(((lambda rng: rng.uniform(-2, 2, (2, 3)), lambda rng: rng.uniform(-1, -0.5, (3,)),
                        lambda rng: rng.uniform(0.5, 1, (2, 1))), {}),
                      (((4,), (), ()), {})),
-            doc="min(max(x, a_min), a_max); the gradient goes wholly to the argument taken, "
+            curvature=(), doc="min(max(x, a_min), a_max); the gradient goes wholly to the argument taken, "
                 "x at the bounds themselves")
 
 

@@ -61,12 +61,14 @@ def _gathered(op: str, xdims: tuple, idx: tuple, axes: tuple, at: int, nb: int) 
     return _picked(op, xdims, [i.dims for i in idx], axes, at, nb)
 
 
-def _with_batch(n: int, batched: tuple, x: Expr, idx: tuple) -> tuple:
-    """The operand and index arrays for ``n`` more batch axes: an unbatched operand broadcast
-    over them, batched index arrays lifted to the block's rank, and the first index array
-    broadcast to the whole batched block when none is batched."""
+def _with_batch(n: int, batched: tuple, x: Expr, idx: tuple, batch: tuple | None = None) -> tuple:
+    """The operand and index arrays for ``n`` more batch axes (``batch``: their sizes, by
+    default those of a batched one): an unbatched operand broadcast over them, batched index
+    arrays lifted to the block's rank, and the first index array broadcast to the whole
+    batched block when none is batched."""
     flags = batched[-len(idx):]
-    batch = next(a for a, b in zip((x, *idx), batched[-len(idx) - 1:]) if b).dims[:n]
+    if batch is None:
+        batch = next(a for a, b in zip((x, *idx), batched[-len(idx) - 1:]) if b).dims[:n]
     block = D.broadcast_shapes("gather", [i.dims[n:] if b else i.dims for i, b in zip(idx, flags)],
                                [f"index {k}" for k in range(len(idx))])
     if not batched[-len(idx) - 1]:
@@ -105,7 +107,19 @@ register(Op("gather", lambda x, *idx, axes, at, nb:
                      (((3, 4, 2), _index_sample((3,), 3), _index_sample((1,), 2)),
                       dict(axes=(0, 2), at=0, nb=0)),
                      (((2, 3), lambda rng: rng.integers(-3, 3, size=(2, 4))), dict(axes=(0,), at=0, nb=1))),
+            sparsity="entries", curvature=(),
             doc="x at integer index arrays (NumPy's advanced indexing, take_along_axis)"))
+
+def _scatter_add_sparsity(position, shapes, out_shape, params, values):
+    """Entry e of g is added into the output entry that gather reads it back from (None:
+    the indices are not constants)."""
+    if any(v is None for v in values[1:]):
+        return None
+    numbers = np.arange(int(np.prod(out_shape, dtype=np.int64))).reshape(out_shape)
+    into = runtime.gather(numbers, *values[1:], axes=params["axes"], at=params["at"],
+                          nb=params["nb"]).ravel()
+    return into, np.arange(into.size)
+
 
 register(Op("scatter_add", lambda g, *idx, axes, at, nb, shape:
             (_scatter_checked(g, idx, axes, at, nb, shape), g.dtype), runtime.scatter_add,
@@ -116,7 +130,7 @@ register(Op("scatter_add", lambda g, *idx, axes, at, nb, shape:
             emit=lambda args, params, ctx: (
                 f"rt.scatter_add({', '.join(args)}, axes={params['axes']}, at={params['at']}, "
                 f"nb={params['nb']}, shape={ctx.shape(params['shape'])})"),
-            batch=_scatter_add_batch, moves=True,
+            batch=_scatter_add_batch, moves=True, sparsity=_scatter_add_sparsity, curvature=(),
             samples=((((2, 5, 4), lambda rng: rng.integers(0, 3, size=5)),
                       dict(axes=(1,), at=1, nb=0, shape=(2, 3, 4))),),
             doc="zeros of `shape` with g added at integer index arrays (the adjoint of gather)"))
@@ -159,7 +173,8 @@ def _set_jvp(tangents, out, x, v, *idx, axes, at, nb):
 def _set_batch(n, batched, x, v, *idx, axes, at, nb):
     blocks = [i.dims[n:] if b else i.dims for i, b in zip(idx, batched[2:])]
     picked = _picked("scatter_set", x.dims[n:] if batched[0] else x.dims, blocks, axes, at, nb)
-    x, idx = _with_batch(n, (batched[0],) + batched[2:], x, idx)
+    x, idx = _with_batch(n, (batched[0],) + batched[2:], x, idx,
+                         batch=v.dims[:n] if batched[1] else None)
     v = lift(v, n, len(picked)) if batched[1] else v
     return apply("scatter_set", x, v, *idx, axes=axes, at=at, nb=nb + n)
 
@@ -171,6 +186,7 @@ register(Op("scatter_set", _set_infer, runtime.scatter_set,
             samples=((((4, 3), (2, 3), _index_sample((2,), 4)), dict(axes=(0,), at=0, nb=0)),
                      (((2, 4), (2, 1), lambda rng: rng.integers(0, 4, size=(2, 1))),
                       dict(axes=(0,), at=0, nb=1))),
+            sparsity="entries", curvature=(),
             doc="x with v written at integer index arrays (distinct places: for duplicates the "
                 "last value is written, and each gets the gradient)"))
 

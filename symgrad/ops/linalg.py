@@ -107,9 +107,39 @@ def _matmul_matrix(tr, attrs, a, b):
     return b.T * a if len(da) == 1 else a * b
 
 
+def _matmul_terms(shapes, out_shape, params, values=(None, None)):
+    """The terms ``a[..., i, k] · b[..., k, j]`` of the output entries ``[..., i, j]``:
+    ``(output entry, entry of a, entry of b)``, without those where an operand given in
+    ``values`` (a constant) is zero."""
+    def promoted(k):  # operand k's entry numbers as a matrix, b transposed to [..., j, k]
+        n = np.arange(int(np.prod(shapes[k], dtype=np.int64))).reshape(shapes[k])
+        if len(shapes[k]) == 1:
+            n = n[None, :] if k == 0 else n[:, None]
+        return n if k == 0 else np.swapaxes(n, -1, -2)
+    a, b = promoted(0), promoted(1)
+    out = np.arange(int(np.prod(out_shape, dtype=np.int64))).reshape(
+        np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-2]))
+    rows, a, b = np.broadcast_arrays(out[..., None], a[..., :, None, :], b[..., None, :, :])
+    keep = np.ones(rows.shape, bool)
+    for entries, value in zip((a, b), values):
+        if value is not None:
+            keep &= np.asarray(value).ravel()[entries] != 0
+    return rows[keep], a[keep], b[keep]
+
+
+def _matmul_sparsity(position, shapes, out_shape, params, values):
+    """Output entry ``[..., i, j]`` reads ``a[..., i, k]`` and ``b[..., k, j]`` for every
+    ``k`` where the other operand, if it is a constant, is nonzero."""
+    other = [values[0], values[1]]
+    other[position] = None
+    terms = _matmul_terms(shapes, out_shape, params, other)
+    return terms[0], terms[1 + position]
+
+
 register(Op("matmul", _matmul_infer, np.matmul, infix="@",
             vjp=(_matmul_vjp_a, _matmul_vjp_b), jvp=_matmul_jvp, batch=_matmul_batch,
-            band=_matmul_band, sympy_matrix=_matmul_matrix,
+            band=_matmul_band, sympy_matrix=_matmul_matrix, sparsity=_matmul_sparsity,
+            curvature=_matmul_terms,
             samples=tuple(((sa, sb), {}) for sa, sb in [
                 ((3,), (3, 4)), ((2, 3), (3,)), ((3,), (3,)), ((2, 3), (3, 4)), ((2, 2, 3), (3, 4)),
                 ((4, 3), (2, 3, 2)), ((2, 1, 2, 3), (3, 3, 2)), ((3,), (2, 3, 4)), ((2, 4, 3), (3,))]),
@@ -145,6 +175,7 @@ register(Op("transpose", _transpose_infer, np.transpose, emit=_transpose_emit,
                 "transpose", x, axes=tuple(range(nb)) + tuple(a + nb for a in axes)),
             sympy_matrix=lambda tr, attrs, x: x.T, moves=True, view=True,
             samples=((((2, 3),), dict(axes=(1, 0))), (((2, 3, 4),), dict(axes=(1, 2, 0)))),
+            sparsity="entries", curvature=(),
             doc="permutes the axes"))
 
 
@@ -519,6 +550,7 @@ register(Op("diagonal", _diagonal_infer, np.diagonal,
             samples=((((3, 4),), dict(offset=1, axis1=0, axis2=1)),
                      (((2, 3, 3),), dict(offset=-1, axis1=1, axis2=2)),
                      (((3, 2, 4),), dict(offset=0, axis1=2, axis2=0))),
+            sparsity="entries", curvature=(),
             doc="the diagonal entries x[..., i, i + offset] of two axes, as a last axis"))
 
 
@@ -528,7 +560,15 @@ def _trace_infer(x, offset, axis1, axis2):
     return _rest(x.dims, axis1, axis2), np.dtype(np.int64) if x.dtype == bool else x.dtype
 
 
-register(Op("trace", _trace_infer, np.trace,
+def _trace_sparsity(position, shapes, out_shape, params, values):
+    """Output entry j reads the diagonal entries it sums."""
+    numbers = np.arange(int(np.prod(shapes[0], dtype=np.int64))).reshape(shapes[0])
+    diagonal = np.diagonal(numbers, params["offset"], params["axis1"], params["axis2"])
+    rows = np.arange(int(np.prod(out_shape, dtype=np.int64))).reshape(tuple(out_shape) + (1,))
+    return np.broadcast_to(rows, diagonal.shape).ravel(), diagonal.ravel()
+
+
+register(Op("trace", _trace_infer, np.trace, sparsity=_trace_sparsity, curvature=(),
             vjp=(lambda g, out, x, offset, axis1, axis2:
                  place_diagonal(expand_dims(g, g.ndim), offset, axis1, axis2, x.dims),),
             jvp=lambda tangents, out, x, **params: apply("trace", tangents[0], **params),
@@ -595,6 +635,7 @@ def _triangle(name: str, impl, doc: str) -> None:
     register(Op(name, infer, impl, vjp=(lambda g, out, m, k: apply(name, g, k=k),),
                 jvp=lambda tangents, out, m, k: apply(name, tangents[0], k=k),
                 batch=lambda nb, batched, m, k: apply(name, m, k=k), moves=True,
+                sparsity="entries", curvature=(),
                 samples=((((3, 4),), dict(k=0)), (((2, 3, 3),), dict(k=-1)),
                          (((3, 3),), dict(k=1))), doc=doc))
 

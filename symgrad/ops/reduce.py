@@ -93,7 +93,7 @@ register(Op("sum", _reduce_infer("sum"), np.sum,
             jvp=lambda tangents, out, x, axis, keepdims:
             apply("sum", tangents[0], axis=axis, keepdims=keepdims),
             batch=_batch_reduce("sum"), sympy_matrix=_sum_matrix, moves=True,
-            samples=_REDUCE_SAMPLES, doc="sum over axes"))
+            samples=_REDUCE_SAMPLES, sparsity="reduce", curvature=(), doc="sum over axes"))
 
 
 def _max_sympy(x: np.ndarray, axis: tuple, keepdims: bool, extreme: str = "Max") -> np.ndarray:
@@ -114,7 +114,7 @@ register(Op("max", _reduce_infer("max"), np.max, sympy=_max_sympy,
             jvp=lambda tangents, out, x, axis, keepdims: apply(
                 "sum", tangents[0] * _max_share(out, x, axis, keepdims), axis=axis,
                 keepdims=keepdims),
-            batch=_batch_reduce("max"), samples=_REDUCE_SAMPLES, doc="maximum over axes"))
+            batch=_batch_reduce("max"), samples=_REDUCE_SAMPLES, sparsity="reduce", curvature=(), doc="maximum over axes"))
 
 
 @expr_method()
@@ -207,7 +207,7 @@ def softmax(x, axis=None) -> Expr:
 register(Op("min", _reduce_infer("min"), np.min,
             sympy=lambda x, axis, keepdims: _max_sympy(x, axis, keepdims, "Min"),
             vjp=REGISTRY["max"].vjp, jvp=REGISTRY["max"].jvp, batch=_batch_reduce("min"),
-            samples=_REDUCE_SAMPLES, doc="minimum over axes"))
+            samples=_REDUCE_SAMPLES, sparsity="reduce", curvature=(), doc="minimum over axes"))
 
 
 @expr_method()
@@ -288,7 +288,19 @@ def _recurrence_jvp(tangents, out, a, b, axis, reverse):
     return recurrence(a, drive, axis, reverse)
 
 
+def _running_sparsity(position, shapes, out_shape, params, values):
+    """Output entry i along ``axis`` reads the entries at and before i (at and after i for a
+    ``reverse`` recurrence) of its line."""
+    def lines(shape):  # entry numbers broadcast to the output, the axis last
+        numbers = np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape)
+        return np.moveaxis(np.broadcast_to(numbers, out_shape), params["axis"], -1)
+    n = out_shape[params["axis"]]
+    at, reads = np.triu_indices(n) if params.get("reverse") else np.tril_indices(n)
+    return lines(out_shape)[..., at].ravel(), lines(shapes[position])[..., reads].ravel()
+
+
 register(Op("linear_recurrence", _recurrence_infer, runtime.linear_recurrence,
+            sparsity=_running_sparsity,
             vjp=(_recurrence_vjp_a, lambda g, out, a, b, axis, reverse:
                  sum_to(recurrence(a, g, axis, not reverse), b.dims)),
             jvp=_recurrence_jvp, batch=elementwise_batch("linear_recurrence"),
@@ -304,6 +316,7 @@ def _cumsum_vjp(g, out, x, axis):
 
 
 register(Op("cumsum", _cumulative_infer("cumsum"), np.cumsum, vjp=(_cumsum_vjp,),
+            sparsity=_running_sparsity, curvature=(),
             jvp=lambda tangents, out, x, axis: apply("cumsum", tangents[0], axis=axis),
             batch=_batch_cumulative("cumsum"),
             samples=((((2, 3, 4),), dict(axis=1)), (((3,),), dict(axis=0))),
@@ -311,7 +324,7 @@ register(Op("cumsum", _cumulative_infer("cumsum"), np.cumsum, vjp=(_cumsum_vjp,)
 
 # y[i] = x[i]·y[i-1]: the tangent and the adjoint are recurrences with the coefficients x,
 # driven by ẋ[i]·y[i-1] and by g; no division, so they are exact where entries are 0.
-register(Op("cumprod", _cumulative_infer("cumprod"), np.cumprod,
+register(Op("cumprod", _cumulative_infer("cumprod"), np.cumprod, sparsity=_running_sparsity,
             vjp=(lambda g, out, x, axis:
                  _shift(out, axis, 1.0) * recurrence(x, g, axis, reverse=True),),
             jvp=lambda tangents, out, x, axis:
@@ -381,7 +394,7 @@ register(Op("prod", _reduce_infer("prod"), np.prod,
                  _unreduce(g, x, axis, keepdims) * _others_product(x, axis),),
             jvp=lambda tangents, out, x, axis, keepdims: apply(
                 "sum", tangents[0] * _others_product(x, axis), axis=axis, keepdims=keepdims),
-            batch=_batch_reduce("prod"), samples=_REDUCE_SAMPLES, doc="product over axes"))
+            batch=_batch_reduce("prod"), samples=_REDUCE_SAMPLES, sparsity="reduce", doc="product over axes"))
 
 
 @expr_method()

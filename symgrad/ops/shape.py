@@ -186,6 +186,7 @@ register(Op("getitem", lambda x, index: (indexed_shape("getitem", x.dims, index)
             samples=((((4, 5),), dict(index=(("int", 1), FULL))),
                      (((4, 5),), dict(index=(("int", -1), ("slice", 1, 3, None)))),
                      (((4, 5),), dict(index=(("slice", None, None, -2), NEW, ("int", 2))))),
+            sparsity="entries", curvature=(),
             doc="basic indexing x[index]"))
 
 
@@ -228,6 +229,7 @@ register(Op("scatter", _scatter_infer,
             samples=((((3, 3),), dict(index=(("slice", 1, None, None), FULL), shape=(4, 3))),
                      (((2, 1),), dict(index=(("int", -1), ("slice", None, None, 2), NEW),
                                       shape=(3, 4)))),
+            sparsity="entries", curvature=(),
             doc="zeros of `shape` with g written at `index` (the adjoint of indexing)"))
 
 
@@ -273,6 +275,7 @@ register(Op("reshape", _reshape_infer, lambda x, shape: np.reshape(x, shape),
             batch=lambda nb, batched, x, shape: apply("reshape", x, shape=x.dims[:nb] + shape),
             sympy_matrix=_reshape_matrix, moves=True, view=True,
             samples=((((2, 3, 4),), dict(shape=(6, 4))), (((6,),), dict(shape=(2, 1, 3)))),
+            sparsity="entries", curvature=(),
             doc="x with a new shape of the same size"))
 
 
@@ -328,6 +331,7 @@ register(Op("broadcast_to", _broadcast_infer, np.broadcast_to,
             sympy_matrix=lambda tr, attrs, x: tr.broadcast(attrs, [x], ones=True)[0],
             view=True, readonly=True,
             samples=((((3,),), dict(shape=(2, 3))), (((2, 1, 1),), dict(shape=(4, 2, 3, 2)))),
+            sparsity="entries", curvature=(),
             doc="x broadcast to a larger shape (NumPy rules)"))
 
 
@@ -399,6 +403,7 @@ register(Op("concatenate", _concat_infer, lambda *xs, axis: np.concatenate(xs, a
                 axis=axis),
             batch=_concat_batch, moves=True,
             samples=((((2, 3), (1, 3)), dict(axis=0)), (((2, 1), (2, 3), (2, 2)), dict(axis=1))),
+            sparsity="entries", curvature=(),
             doc="joins arrays along an existing axis"))
 
 

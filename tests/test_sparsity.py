@@ -1,0 +1,119 @@
+"""sg.jacobian_sparsity and sg.hessian_sparsity: exact on structured problems (the pattern
+equals the nonzeros of the dense derivative at a random point), and clear errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symgrad as sg
+
+pytest.importorskip("scipy")
+
+
+def nonzeros(matrix) -> np.ndarray:
+    matrix = np.asarray(matrix)
+    return np.abs(matrix) > 1e-12 * np.abs(matrix).max()
+
+
+def rosenbrock(x):
+    return sg.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+
+def arrowhead(x):
+    return sg.sum((x[:-1] ** 2 + x[-1] ** 2) ** 2 - 4 * x[:-1] + 3)
+
+
+def powell(x):  # extended Powell singular function, n a multiple of 4
+    a, b, c, d = x[0::4], x[1::4], x[2::4], x[3::4]
+    return sg.sum((a + 10 * b) ** 2 + 5 * (c - d) ** 2 + (b - 2 * c) ** 4 + 10 * (a - d) ** 4)
+
+
+def broyden_tridiagonal(x):  # residuals (3 - 2x_i) x_i - x_{i-1} - 2 x_{i+1} + 1, x_0 = x_{n+1} = 0
+    padded = sg.pad(x, (1, 1))
+    return (3 - 2 * x) * x - padded[:-2] - 2 * padded[2:] + 1
+
+
+def broyden_banded(x, lower=5, upper=1):  # x_i (2 + 5 x_i²) + 1 - Σ_{j≠i, |j-i| in band} x_j (1 + x_j)
+    n = x.dims[0]
+    t = x * (1 + x)
+    padded = sg.pad(t, (lower, upper))
+    near = sum(padded[lower + k:lower + k + n] for k in range(-lower, upper + 1) if k)
+    return x * (2 + 5 * x ** 2) + 1 - near
+
+
+def brusselator(x, n=4, a=3.4, b=1.0, alpha=10.0):
+    """The 2-D Brusselator's right-hand side on an n x n periodic grid, u and v stacked."""
+    u, v = sg.reshape(x[:n * n], (n, n)), sg.reshape(x[n * n:], (n, n))
+    lap = lambda w: (sg.roll(w, 1, 0) + sg.roll(w, -1, 0) + sg.roll(w, 1, 1)  # noqa: E731
+                     + sg.roll(w, -1, 1) - 4 * w)
+    du = b + u * u * v - (a + 1) * u + alpha * lap(u)
+    dv = a * u - u * u * v + alpha * lap(v)
+    return sg.concatenate([sg.reshape(du, (-1,)), sg.reshape(dv, (-1,))])
+
+
+HESSIANS = {"rosenbrock": (rosenbrock, 12), "arrowhead": (arrowhead, 9), "powell": (powell, 12),
+            "sum of squares of broyden residuals": (
+                lambda x: sg.sum(broyden_tridiagonal(x) ** 2), 10)}
+JACOBIANS = {"broyden tridiagonal": (broyden_tridiagonal, 9), "broyden banded": (broyden_banded, 12),
+             "brusselator": (brusselator, 32)}
+
+
+@pytest.mark.parametrize("name", sorted(HESSIANS))
+def test_hessian_sparsity_is_exact(name, rng):
+    f, n = HESSIANS[name]
+    x = sg.vector("x", n)
+    pattern = sg.hessian_sparsity(f(x), x)
+    assert pattern.dtype == bool and pattern.shape == (n, n)
+    dense = sg.function([x], sg.hessian(f(x), x))(rng.uniform(0.5, 1.5, n))
+    np.testing.assert_array_equal(pattern.toarray(), nonzeros(dense))
+
+
+@pytest.mark.parametrize("name", sorted(JACOBIANS))
+def test_jacobian_sparsity_is_exact(name, rng):
+    F, n = JACOBIANS[name]
+    x = sg.vector("x", n)
+    pattern = sg.jacobian_sparsity(F(x), x)
+    dense = sg.function([x], sg.jacobian(F(x), x))(rng.uniform(0.5, 1.5, n))
+    np.testing.assert_array_equal(pattern.toarray(), nonzeros(dense))
+
+
+def test_arrowhead_pattern_by_hand():
+    x = sg.vector("x", 5)
+    want = np.eye(5, dtype=bool)
+    want[-1, :] = want[:, -1] = True
+    np.testing.assert_array_equal(sg.hessian_sparsity(arrowhead(x), x).toarray(), want)
+
+
+def test_only_what_reaches_the_output_counts():
+    """exp(x)[0] has one second derivative; a stop_gradient, a comparison and a constant
+    matrix's zeros hide dependencies; a product joins its two factors."""
+    x = sg.vector("x", 4)
+    want = np.zeros((4, 4), bool)
+    want[0, 0] = True
+    np.testing.assert_array_equal(sg.hessian_sparsity(sg.exp(x)[0] + sg.sum(3 * x), x).toarray(),
+                                  want)
+    f = sg.sum(sg.stop_gradient(x) * x) + sg.sum(sg.where(x > 0, x, 2 * x))
+    assert sg.hessian_sparsity(f, x).nnz == 0
+    a = np.diag([1.0, 2.0, 0.0, 3.0])
+    a[0, 3] = 1.0
+    np.testing.assert_array_equal(sg.jacobian_sparsity(sg.constant(a) @ x, x).toarray(), a != 0)
+    np.testing.assert_array_equal(sg.hessian_sparsity(x[0] * x[2], x).toarray(),
+                                  np.array([[0, 0, 1, 0], [0] * 4, [1, 0, 0, 0], [0] * 4], bool))
+
+
+def test_running_sums_and_matrices(rng):
+    x = sg.matrix("X", (3, 3))
+    for f in [sg.sum(sg.cumsum(x, 1) ** 2), sg.trace(x @ x), sg.sum(sg.triu(x) ** 3)]:
+        dense = sg.function([x], sg.hessian(f, x))(rng.uniform(0.5, 1.5, (3, 3)))
+        np.testing.assert_array_equal(sg.hessian_sparsity(f, x).toarray(),
+                                      nonzeros(dense.reshape(9, 9)))
+
+
+def test_errors():
+    x, m = sg.vector("x", "n"), sg.vector("m", 3)
+    with pytest.raises(sg.ShapeError, match="fixed sizes.*'n'"):
+        sg.jacobian_sparsity(sg.sin(x), x)
+    with pytest.raises(sg.ShapeError, match="scalar"):
+        sg.hessian_sparsity(sg.sin(m), m)
+    with pytest.raises(sg.ArgumentError, match="symbol"):
+        sg.jacobian_sparsity(sg.sin(m), 2 * m)
