@@ -34,7 +34,7 @@ from .autodiff import diff, hvp
 from .batching import vectorize
 from .compile import NUMPY, Backend, Function, function
 from .serialize import load, save
-from .sparsity import hessian_sparsity, jacobian_sparsity
+from .sparsity import hessian_coloring, hessian_sparsity, jacobian_coloring, jacobian_sparsity
 from .check import check_grad
 from .transforms import (Transformed, grad, hessian, jacobian, jit, jvp, ravel_pytree,
                          value_and_grad, vjp, vmap)
@@ -76,7 +76,8 @@ __all__ = [
     # PyTensor's conveniences
     "shared", "SharedVariable", "clone",
     # lowering, formulas, pictures
-    "function", "Function", "Backend", "NUMPY", "save", "load", "jacobian_sparsity", "hessian_sparsity", "simplify", "Rule", "to_sympy", "from_sympy",
+    "function", "Function", "Backend", "NUMPY", "save", "load", "jacobian_sparsity", "hessian_sparsity",
+    "jacobian_coloring", "hessian_coloring", "simplify", "Rule", "to_sympy", "from_sympy",
     "latex", "to_dot", "draw",
     # namespaces with NumPy's and SciPy's names
     "linalg", "special", "scipy",

@@ -9,7 +9,7 @@ per row.  Hessians are forward over reverse: the Jacobian of the gradient.
 from __future__ import annotations
 
 from . import dims as D
-from .errors import DisconnectedInputError, ShapeError, SymgradError
+from .errors import ArgumentError, DisconnectedInputError, ShapeError, SymgradError
 from .expr import Batched, Expr, apply, as_expr, constant, expr_method, is_constant
 from .forward import forward
 from .graph import common_graph
@@ -17,6 +17,8 @@ from .ops.band import band_of
 from .ops.banded import Banded, identity
 from .ops.shape import broadcast_to, fill, stack, zeros_like
 from .reverse import backprop
+from .sparsity import (colored_jacobian, distance2_coloring, hessian_sparsity, jacobian_sparsity,
+                       symmetric_coloring)
 from .trees import LEAF, TreeDef, tree_flatten, tree_unflatten
 
 
@@ -160,12 +162,25 @@ def jvp(y, wrt, tangent):
     return tree_unflatten(ytree, results)
 
 
-def _jacobian_of(t, y: Expr, x: Expr, sparse: bool) -> Expr:
+def _jacobian_of(t, y: Expr, x: Expr, sparse: bool, cost: Expr | None = None,
+                 lower: bool = False) -> Expr:
     """The Jacobian ``∂y/∂x`` (shape ``y.shape + x.shape``) from the batched tangent of ``y``:
     the band op of a Banded tangent, a dense batch's seed axes moved last; ``sparse``: as a
-    scipy.sparse matrix."""
-    if isinstance(t, Banded) or t is None and sparse:
+    scipy.sparse matrix: banded where the tangent kept its bands, else (for fixed sizes)
+    evaluated compressed by colors of its exact pattern: a star coloring where ``y`` is the
+    gradient of ``cost`` wrt ``x`` (a Hessian), ``lower`` keeping the lower triangle."""
+    if t is None and sparse or isinstance(t, Banded) and not lower:
         return band_of(t or Banded({}, x.dims), y, sparse)
+    fixed = all(isinstance(d, int) for d in y.dims + x.dims)
+    if sparse and fixed and cost is not None:
+        pattern = hessian_sparsity(cost, x)
+        return colored_jacobian(y, x, pattern, symmetric_coloring(pattern), True, lower)
+    if sparse and fixed:
+        pattern = jacobian_sparsity(y, x)
+        return colored_jacobian(y, x, pattern, distance2_coloring(pattern))
+    if lower:
+        raise ShapeError(f"hessian: lower=True needs fixed sizes, got the shape "
+                         f"{D.fmt_shape(x.dims)}")
     if t is None:
         return fill(y.dims + x.dims, 0.0, y.dtype, y.g)
     if isinstance(t, Batched):
@@ -173,42 +188,50 @@ def _jacobian_of(t, y: Expr, x: Expr, sparse: bool) -> Expr:
     return apply("dense_sparse", t, rank=x.ndim) if sparse else t
 
 
-def _jacobians(ys: list, x: Expr, sparse: bool = False) -> list:
-    """``∂y/∂x`` for each y, shape ``y.shape + x.shape``, from one batched forward sweep."""
+def _jacobians(ys: list, x: Expr, sparse: bool = False, cost: Expr | None = None,
+               diagonal: int = -1, lower: bool = False) -> list:
+    """``∂y/∂x`` for each y, shape ``y.shape + x.shape``, from one batched forward sweep
+    (``ys[diagonal]`` the gradient of ``cost`` wrt ``x``, for sparse Hessians)."""
     tangent_of = forward(ys, {x.node: identity(x)})
     with x.g.marking_gradient():
-        return [_jacobian_of(tangent_of.get(y.node), y, x, sparse) for y in ys]
+        return [_jacobian_of(tangent_of.get(y.node), y, x, sparse,
+                             cost if i == diagonal else None, lower) for i, y in enumerate(ys)]
 
 
-def jacobian(y: Expr, wrt):
+def jacobian(y: Expr, wrt, sparse: bool = False):
     """The Jacobian ``∂y/∂x``, shape ``y.shape + x.shape``, as one array graph.
 
     ``wrt`` one expression or a tree of them (the result has its structure); as in SymPy, a
     flat list of scalars acts as one vector, so ``jacobian(y, [rho, phi])`` has shape
     ``y.shape + (2,)``.  A batch of seed directions, one per entry of ``x``, is pushed
-    forward in one sweep (kept banded while possible).
+    forward in one sweep (kept banded while possible).  ``sparse=True``: a ``scipy.sparse``
+    CSR matrix of shape ``(y.size, x.size)``, banded where the structure stays banded, else
+    (fixed sizes) its exact pattern evaluated with one seed per color
+    (:func:`sg.jacobian_coloring`).
 
     >>> J = sg.jacobian(sg.softmax(x), x)      # diag(s) - s sᵀ, shape (n, n)
     """
     y = as_expr(y)
     items, treedef = wrt_list(wrt, "jacobian")
     common_graph([y.g, *(w.g for w in items)], "jacobian")
-    results = [_jacobians([y], w)[0] for w in items]
-    if _scalar_list(items, treedef):
+    results = [_jacobians([y], w, sparse)[0] for w in items]
+    if _scalar_list(items, treedef) and not sparse:
         return stack(results, axis=-1)
     return tree_unflatten(treedef, results)
 
 
-def hessian(cost: Expr, wrt, sparse: bool = False):
+def hessian(cost: Expr, wrt, sparse: bool = False, lower: bool = False):
     """The Hessian of a scalar ``cost``, shape ``x.shape + x.shape`` (forward over reverse).
 
     For a tree ``wrt`` (e.g. ``[W, b]`` or ``{"W": W, "b": b}``) the result is the tree of
     blocks ``H[i][j] = ∂²c/∂xᵢ∂xⱼ`` (nested lists, nested dicts); as in SymPy, a flat list of
     scalars acts as one vector, so ``hessian(f, [x, y])`` is a (2, 2) array.
     ``sparse=True`` gives an expression that evaluates to a ``scipy.sparse`` CSR matrix of
-    shape ``(x.size, x.size)`` whose pattern is the banded structure found in the graph
-    (where a matrix product lost that structure, the dense Hessian's nonzeros); scipy is an
-    optional extra, needed only to run it.
+    shape ``(x.size, x.size)``: banded where the seeds stay banded, else (fixed sizes) the
+    exact pattern (:func:`sg.hessian_sparsity`) filled from one Hessian-vector product per
+    color of a star coloring (:func:`sg.hessian_coloring`; with named sizes, the dense
+    Hessian's nonzeros); ``lower=True`` keeps the entries on and below the diagonal (one
+    ``wrt``, fixed sizes).  scipy is an optional extra, needed only to run it.
 
     >>> H = sg.hessian(sg.sum(x[1:] * x[:-1] ** 2), x)    # (n, n), banded
     """
@@ -217,8 +240,10 @@ def hessian(cost: Expr, wrt, sparse: bool = False):
         raise ShapeError(f"hessian: the cost must be a scalar, got shape "
                          f"{D.fmt_shape(cost.dims)}; use sg.jacobian of sg.jacobian")
     items, treedef = wrt_list(wrt, "hessian")
+    if lower and not (sparse and len(items) == 1):
+        raise ArgumentError("hessian: lower=True goes with sparse=True and one wrt")
     grads = grad(cost, items)
-    columns = [_jacobians(grads, x, sparse) for x in items]
+    columns = [_jacobians(grads, x, sparse, cost, j, lower) for j, x in enumerate(items)]
     rows = [[columns[j][i] for j in range(len(items))] for i in range(len(items))]
     if _scalar_list(items, treedef) and not sparse:
         return stack([stack(row) for row in rows])

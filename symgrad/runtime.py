@@ -389,6 +389,12 @@ def band_sparse(*coefs, offsets, vdims, xdims):
     return sparse.csr_matrix((data, indices.copy(), indptr.copy()), shape=shape)
 
 
+def csr(data, indices, indptr, shape):
+    """The ``scipy.sparse`` CSR matrix of ``shape`` holding ``data`` in this structure (the
+    index arrays copied: users may change a matrix's index arrays in place)."""
+    return _scipy_sparse().csr_matrix((data, indices.copy(), indptr.copy()), shape=shape)
+
+
 def dense_sparse(j, rank):
     """The dense Jacobian ``j`` (shape V + X, X of ``rank`` axes) as a CSR matrix."""
     sparse = _scipy_sparse()

@@ -18,8 +18,11 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ArgumentError, ShapeError
-from .expr import Expr, as_expr
+from .expr import Batched, Expr, apply, as_expr, constant
+from .forward import forward
 from .op import REGISTRY
+from .ops.indexing import take
+from .ops.shape import broadcast_to, reshape
 
 DENSE = "dense"  # a local pattern: every output entry reads every argument entry
 
@@ -237,3 +240,127 @@ def hessian_sparsity(f, x):
     i, k = codes // n, codes % n
     rows = Rows.of_pairs(n, np.concatenate([i, k]), np.concatenate([k, i]))
     return _matrix(rows, (n, n))
+
+
+# -- colorings ------------------------------------------------------------------------------
+def distance2_coloring(pattern) -> np.ndarray:
+    """First-fit greedy in natural order: column j takes the least color used by no column
+    that shares a row with it (so each compressed entry holds one Jacobian entry)."""
+    csc = pattern.tocsc()
+    used = [set() for _ in range(pattern.shape[0])]  # the colors in each row so far
+    colors = np.empty(pattern.shape[1], np.int64)
+    for j in range(pattern.shape[1]):
+        rows = csc.indices[csc.indptr[j]:csc.indptr[j + 1]]
+        taken = set().union(*(used[r] for r in rows))
+        c = next(c for c in range(len(taken) + 1) if c not in taken)
+        colors[j] = c
+        for r in rows:
+            used[r].add(c)
+    return colors
+
+
+def _star_coloring(pattern) -> np.ndarray:
+    """A greedy star coloring of a symmetric pattern's graph (Gebremedhin, Manne and Pothen,
+    *What color is your Jacobian?*, 2005), vertices by decreasing degree: neighbours differ
+    and every path on four vertices has three colors, so each Hessian entry is read directly
+    from the compressed columns.  Kept per vertex as it goes: the colors among its colored
+    neighbours (``around``), how many neighbours of each color it has (``count``), and for a
+    colored vertex w the colors of neighbours x that have another neighbour of w's color
+    (``blocked``: giving such a color to a new neighbour of w would make a two-colored path)."""
+    csr = pattern.tocsr()
+    n = pattern.shape[0]
+    nbrs = [[w for w in csr.indices[csr.indptr[v]:csr.indptr[v + 1]].tolist() if w != v]
+            for v in range(n)]
+    colors = [-1] * n
+    around = [set() for _ in range(n)]
+    count: list = [{} for _ in range(n)]
+    blocked = [set() for _ in range(n)]
+    for v in np.argsort(-np.array([len(a) for a in nbrs], np.int64), kind="stable").tolist():
+        taken = set()
+        for w in nbrs[v]:
+            taken |= ({colors[w]} | blocked[w]) if colors[w] >= 0 else around[w]
+        c = next(c for c in range(len(taken) + 1) if c not in taken)
+        colors[v] = c
+        for x in nbrs[v]:
+            around[x].add(c)
+            seen = count[x][c] = count[x].get(c, 0) + 1
+            if colors[x] < 0:
+                continue
+            if count[v].get(colors[x], 0) >= 2:  # v has another neighbour of x's color
+                blocked[x].add(c)
+            if seen == 2:  # x now has two neighbours of color c: each blocks x's color
+                for w in nbrs[x]:
+                    if colors[w] == c:
+                        blocked[w].add(colors[x])
+            elif seen > 2:
+                blocked[v].add(colors[x])
+    return np.array(colors, np.int64)
+
+
+def jacobian_coloring(y, x) -> np.ndarray:
+    """Colors of the entries of ``x`` (flattened) such that no two of one color change a
+    common entry of ``y``: the Jacobian is read from as many directional derivatives as there
+    are colors (the maximum + 1).  First-fit greedy in natural order.
+
+    >>> sg.jacobian_coloring(x[1:] * x[:-1], x)     # array([0, 1, 0, 1, ...])
+    """
+    return distance2_coloring(jacobian_sparsity(y, x))
+
+
+def hessian_coloring(f, x) -> np.ndarray:
+    """Colors of the entries of ``x`` (flattened) from which every Hessian entry is read
+    directly off Hessian-vector products with one seed per color: a star coloring (greedy,
+    largest degree first), or the distance-2 coloring where that needs fewer colors.
+
+    >>> sg.hessian_coloring(arrowhead(x), x)     # two colors, whatever n
+    """
+    return symmetric_coloring(hessian_sparsity(f, x))
+
+
+def symmetric_coloring(pattern) -> np.ndarray:
+    star = _star_coloring(pattern)
+    widest = int(np.diff(pattern.indptr).max(initial=0))
+    if star.max(initial=-1) + 1 <= widest:  # no distance-2 coloring needs fewer
+        return star
+    greedy = distance2_coloring(pattern)
+    return star if star.max(initial=-1) <= greedy.max(initial=-1) else greedy
+
+
+# -- compressed evaluation ---------------------------------------------------------------------
+def colored_jacobian(y: Expr, x: Expr, pattern, colors: np.ndarray, symmetric: bool = False,
+                     lower: bool = False) -> Expr:
+    """The Jacobian of ``y`` wrt ``x`` (flattened) with the structure ``pattern``, as an
+    expression of a CSR matrix: one forward sweep with a seed per color (column c of the
+    seeds sums the unit vectors of color c), then every entry gathered from the compressed
+    product ``C = J S`` at places computed here, once.  Distance-2 colors: ``J[i, j] =
+    C[i, color j]``; star colors of a symmetric ``J`` (``symmetric``): the same where j is
+    the only column of its color in row i, else ``C[j, color i]``.  ``lower``: only the
+    entries on and below the diagonal."""
+    g, m, n = y.g, _size(y), _size(x)
+    k = int(colors.max(initial=-1)) + 1
+    rows, cols = pattern.nonzero()
+    place = colors[cols] * m + rows
+    if symmetric:
+        key = rows * k + colors[cols]
+        alone = np.bincount(key, minlength=m * k)[key] == 1
+        place = np.where(alone, place, colors[rows] * m + cols)
+        other = cols * k + colors[rows]
+        if not np.all(alone | (np.bincount(key, minlength=m * k)[other] == 1)):
+            raise AssertionError("colored_jacobian: the colors are not a star coloring")
+    if lower:
+        keep = rows >= cols
+        rows, cols, place = rows[keep], cols[keep], place[keep]
+    indptr = np.zeros(m + 1, np.int64)
+    np.cumsum(np.bincount(rows, minlength=m), out=indptr[1:])
+    if k and len(place):
+        seeds = np.zeros((k, n))
+        seeds[colors, np.arange(n)] = 1.0
+        with g.marking_gradient():
+            tangent = forward([y], {x.node: Batched(constant(seeds.reshape((k,) + x.dims),
+                                                             graph=g), 1)}).get(y.node)
+            compressed = tangent.value if isinstance(tangent, Batched) else \
+                broadcast_to(tangent, (k,) + y.dims)
+            data = take(reshape(compressed, (-1,)), constant(place, graph=g))
+    else:
+        data = constant(np.zeros(0), graph=g)
+    return apply("csr", data, constant(cols, graph=g), constant(indptr, graph=g), shape=(m, n))

@@ -131,7 +131,7 @@ def test_python_implementations_run_as_callbacks(backend):
 
 
 @pytest.mark.parametrize("op, f", [("band_sparse", lambda x: sg.sum(x ** 3)),
-                                   ("dense_sparse", lambda x: sg.sum(x) ** 3)])
+                                   ("csr", lambda x: sg.sum(x) ** 3)])
 def test_sparse_hessians_are_unsupported(backend, op, f):
     """scipy.sparse results have no CuPy form here: refused when compiling, naming the op."""
     x = sg.vector("x", 4)

@@ -166,7 +166,7 @@ def test_elementwise_python_implementations_run_as_host_callbacks():
 
 
 @pytest.mark.parametrize("op, f", [("band_sparse", lambda x: sg.sum(x ** 3)),
-                                   ("dense_sparse", lambda x: sg.sum(x) ** 3)])
+                                   ("csr", lambda x: sg.sum(x) ** 3)])
 def test_unsupported_ops_are_refused_when_compiling(op, f):
     x = sg.vector("x", 4)
     with pytest.raises(sg.UnsupportedError, match=f"backend 'jax' cannot express the op '{op}'"):

@@ -26,7 +26,7 @@ COMPARISONS = sorted(n for n, op in REGISTRY.items()
                      if op.elementwise and not op.differentiable and op.arity == 2)
 LEAVES = {"symbol", "constant", "fill"}  # no arguments, no tangent
 BOOLEAN = {"logical_not", "sign"}  # no tangent: checked in test_ops.py
-END_RESULTS = {"band_sparse", "dense_sparse"}  # scipy matrices, tested in test_hessian.py
+END_RESULTS = {"band_sparse", "dense_sparse", "csr"}  # scipy matrices, tested in test_hessian.py
 DEDICATED = {"stop_gradient"}  # differences see through it: checked against its closed form
 PARAMS = {"int_power": ({"n": 3}, None), "power": ({}, (0.5, 2.0))}
 

@@ -683,15 +683,19 @@ def test_band_and_its_adjoint(rng):
     check_grads(band_part(H, (1,)) ** 2, H, {H: vh})
 
 
-@covers("band_sparse", "dense_sparse")
-def test_sparse_hessians_equal_dense(rng):
-    """End results (scipy matrices, no derivative): banded and dense structure both."""
-    x = sg.vector("x", 6)
+@covers("band_sparse", "dense_sparse", "csr")
+@pytest.mark.parametrize("size", [6, "n"])
+def test_sparse_hessians_equal_dense(size, rng):
+    """End results (scipy matrices, no derivative): banded structure (band_sparse), lost
+    structure with fixed sizes (colored: csr) and with a named size (dense_sparse)."""
+    x = sg.vector("x", size)
     banded = sg.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
     coupled = sg.sum(sg.tanh(sg.outer(x, x)))  # a matrix product-like structure: dense
     value = rng.standard_normal(6)
-    for f in (banded, coupled):
-        sparse, dense = sg.function([x], [sg.hessian(f, x, sparse=True), sg.hessian(f, x)])(value)
+    for f, op in ((banded, "band_sparse"), (coupled, "csr" if size == 6 else "dense_sparse")):
+        hessian = sg.hessian(f, x, sparse=True)
+        assert hessian.op == op
+        sparse, dense = sg.function([x], [hessian, sg.hessian(f, x)])(value)
         np.testing.assert_allclose(sparse.toarray(), dense, rtol=1e-12, atol=1e-12)
 
 

@@ -117,3 +117,85 @@ def test_errors():
         sg.hessian_sparsity(sg.sin(m), m)
     with pytest.raises(sg.ArgumentError, match="symbol"):
         sg.jacobian_sparsity(sg.sin(m), 2 * m)
+
+
+# -- colorings and compressed evaluation -------------------------------------------------------
+def is_star_coloring(pattern, colors) -> bool:
+    """Neighbours differ and no path on four vertices is colored with two colors."""
+    pattern = pattern.tocsr()
+    near = [set(pattern.indices[pattern.indptr[v]:pattern.indptr[v + 1]]) - {v}
+            for v in range(pattern.shape[0])]
+    for b, around in enumerate(near):
+        for c in around:
+            if colors[b] == colors[c]:
+                return False
+            for a in around - {c}:
+                if colors[a] == colors[c] and any(colors[d] == colors[b]
+                                                  for d in near[c] - {a, b}):
+                    return False
+    return True
+
+
+def test_star_coloring_of_random_patterns(rng):
+    from scipy import sparse
+    from symgrad.sparsity import distance2_coloring, symmetric_coloring
+    for _ in range(200):
+        n = int(rng.integers(2, 25))
+        a = sparse.random(n, n, density=rng.uniform(0.02, 0.4), random_state=rng)
+        pattern = ((a + a.T + sparse.eye(n)) != 0).tocsr()
+        colors = symmetric_coloring(pattern)
+        assert is_star_coloring(pattern, colors)
+        assert colors.max() <= distance2_coloring(pattern).max()
+
+
+@pytest.mark.parametrize("name", sorted(HESSIANS))
+def test_sparse_hessian_from_colors(name, rng):
+    f, n = HESSIANS[name]
+    x = sg.vector("x", n)
+    colors = sg.hessian_coloring(f(x), x)
+    assert is_star_coloring(sg.hessian_sparsity(f(x), x), colors)
+    sparse, lower, dense = sg.function([x], [sg.hessian(f(x), x, sparse=True),
+                                             sg.hessian(f(x), x, sparse=True, lower=True),
+                                             sg.hessian(f(x), x)])(rng.uniform(0.5, 1.5, n))
+    np.testing.assert_allclose(sparse.toarray(), dense, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(lower.toarray(), np.tril(dense), rtol=1e-13, atol=1e-13)
+    assert sparse.nnz == np.count_nonzero(nonzeros(dense))
+
+
+def test_arrowhead_needs_two_colors():
+    """A distance-2 coloring needs n colors (the last row is full); a star coloring two."""
+    x = sg.vector("x", 1000)
+    colors = sg.hessian_coloring(arrowhead(x), x)
+    assert colors.max() + 1 == 2
+
+
+@pytest.mark.parametrize("name", sorted(JACOBIANS))
+def test_sparse_jacobian_from_colors(name, rng):
+    F, n = JACOBIANS[name]
+    x = sg.vector("x", n)
+    colors = sg.jacobian_coloring(F(x), x)
+    pattern = sg.jacobian_sparsity(F(x), x).toarray()
+    for c in range(colors.max() + 1):  # columns of one color share no row
+        assert pattern[:, colors == c].sum(axis=1).max() <= 1
+    sparse, dense = sg.function([x], [sg.jacobian(F(x), x, sparse=True),
+                                      sg.jacobian(F(x), x)])(rng.uniform(0.5, 1.5, n))
+    assert sparse.format == "csr" and sparse.shape == (dense.shape[0], n)
+    np.testing.assert_allclose(sparse.toarray(), dense, rtol=1e-13, atol=1e-13)
+
+
+def test_sparse_results_are_compiled_once_and_independent(rng):
+    """The colored Hessian's index arrays are constants of the graph: two calls give two
+    matrices, and changing one leaves the other."""
+    x = sg.vector("x", 7)
+    fn = sg.function([x], sg.hessian(arrowhead(x), x, sparse=True))
+    first, second = fn(rng.uniform(size=7)), fn(rng.uniform(size=7))
+    first.indices[:] = 0
+    assert second.has_sorted_indices and second.nnz == 7 + 2 * 6
+
+
+def test_lower_needs_sparse_and_one_wrt():
+    x, y = sg.vector("x", 3), sg.vector("y", 3)
+    with pytest.raises(sg.ArgumentError, match="lower=True"):
+        sg.hessian(sg.sum(x ** 3), x, lower=True)
+    with pytest.raises(sg.ArgumentError, match="lower=True"):
+        sg.hessian(sg.sum(x * y), [x, y], sparse=True, lower=True)

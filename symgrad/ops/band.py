@@ -167,6 +167,13 @@ register(Op("band_sparse", lambda *coefs, offsets, vdims, xdims:
             emit=_emit_band("band_sparse"), differentiable=False,
             doc="a band as a scipy.sparse CSR matrix (an end result; never constant-folded)"))
 
+register(Op("csr", lambda data, indices, indptr, shape: (shape, np.dtype(np.float64)),
+            emit=lambda args, params, ctx:
+            f"rt.csr({', '.join(args)}, {ctx.shape(params['shape'])})",
+            differentiable=False,
+            doc="a scipy.sparse CSR matrix of `shape` holding `data` in the structure "
+                "(`indices`, `indptr`) (an end result; never constant-folded)"))
+
 register(Op("dense_sparse", lambda j, rank:
             ((_flat_size("dense_sparse", j.dims[:j.ndim - rank]),
               _flat_size("dense_sparse", j.dims[j.ndim - rank:])), np.dtype(np.float64)),
