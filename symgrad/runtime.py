@@ -341,8 +341,8 @@ def _scipy_sparse():
 def _band_pattern(offsets, vdims, xdims):
     """The CSR structure of a band's matrix, computed once per band: ``(indptr, indices,
     parts)``, ``parts`` saying for each diagonal in range the index of its coefficient, its
-    in-range region of V, that region's shape and where its entries go in the CSR data (a
-    slice where they are evenly spaced, as for any band of vectors, else an index array)."""
+    in-range box of V (slices) and where its entries go in the CSR data (a slice where they
+    are evenly spaced, as for any band of vectors, else an index array)."""
     rows, cols, parts = [], [], []
     for k, offset in enumerate(offsets):
         bounds = _band_region(vdims, xdims, offset)
@@ -352,7 +352,7 @@ def _band_pattern(offsets, vdims, xdims):
         at = tuple(i + o for i, o in zip(region, offset))
         rows.append(np.ravel_multi_index(np.broadcast_arrays(*region), vdims).ravel())
         cols.append(np.ravel_multi_index(np.broadcast_arrays(*at), xdims).ravel())
-        parts.append((k, region, tuple(hi - lo for lo, hi in bounds)))
+        parts.append((k, tuple(slice(lo, hi) for lo, hi in bounds)))
     n_rows, nnz = math.prod(vdims), sum(len(r) for r in rows)
     index = np.int32 if max(n_rows, math.prod(xdims), nnz) < 2**31 else np.int64
     if not rows:
@@ -364,14 +364,14 @@ def _band_pattern(offsets, vdims, xdims):
     indptr = np.zeros(n_rows + 1, index)
     np.cumsum(np.bincount(all_rows, minlength=n_rows), out=indptr[1:])
     placed, start = [], 0
-    for (k, region, grid), r in zip(parts, rows):
+    for (k, box), r in zip(parts, rows):
         dest = position[start:start + len(r)]
         start += len(r)
         steps = np.diff(dest)
         if len(dest) == 1 or len(steps) and steps[0] > 0 and (steps == steps[0]).all():
             step = int(steps[0]) if len(steps) else 1
             dest = slice(int(dest[0]), int(dest[-1]) + 1, step)
-        placed.append((k, region, grid, dest))
+        placed.append((k, box, dest))
     return indptr, all_cols[order].astype(index), tuple(placed)
 
 
@@ -382,8 +382,10 @@ def band_sparse(*coefs, offsets, vdims, xdims):
     vdims, xdims = tuple(vdims), tuple(xdims)
     indptr, indices, parts = _band_pattern(offsets, vdims, xdims)
     data = np.empty(len(indices), np.result_type(*coefs, 0.0) if coefs else np.float64)
-    for k, region, grid, dest in parts:
-        data[dest] = np.broadcast_to(np.broadcast_to(coefs[k], vdims)[region], grid).ravel()
+    for k, box, dest in parts:
+        c = coefs[k] if np.shape(coefs[k]) == vdims else np.broadcast_to(coefs[k], vdims)
+        values = c[box]
+        data[dest] = values if values.ndim == 1 else values.reshape(-1)
     shape = (math.prod(vdims), math.prod(xdims))
     # the structure copied: users may change a matrix's index arrays in place
     return sparse.csr_matrix((data, indices.copy(), indptr.copy()), shape=shape)
