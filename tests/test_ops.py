@@ -145,18 +145,23 @@ def _symbols(values: list) -> list:
     return [sg.tensor(f"x{i}", v.shape, dtype=v.dtype) for i, v in enumerate(values)]
 
 
-def check_sample(name: str, k: int, rng, backend: str = "numpy", rtol: float = 1e-13) -> None:
-    """Sample ``k`` of op ``name`` compiled for ``backend`` (k = -1: an elementwise op on
-    fixed broadcasting shapes from its domain): the value against the op's NumPy
-    implementation, first and second derivatives forward and reverse against finite
-    differences, wrt every float argument."""
+def sample_arguments(name: str, k: int, rng) -> tuple:
+    """``(argument values, parameters)`` of sample ``k`` of op ``name`` (k = -1: an
+    elementwise op on fixed broadcasting shapes from its domain)."""
     op = REGISTRY[name]
     if k < 0:
         args, params = ((2, 3), (3,), (1, 1))[:op.arity], PARAMS.get(name, [({}, None)])[0][0]
-        values = sample(rng, args, *(op.domain or (-2, 2)))
-    else:
-        args, params = op.samples[k]
-        values = [draw(op, a, rng) for a in args]
+        return sample(rng, args, *(op.domain or (-2, 2))), params
+    args, params = op.samples[k]
+    return [draw(op, a, rng) for a in args], params
+
+
+def check_sample(name: str, k: int, rng, backend: str = "numpy", rtol: float = 1e-13) -> None:
+    """Sample ``k`` of op ``name`` compiled for ``backend`` (see sample_arguments): the value
+    against the op's NumPy implementation, first and second derivatives forward and reverse
+    against finite differences, wrt every float argument."""
+    op = REGISTRY[name]
+    values, params = sample_arguments(name, k, rng)
     xs = _symbols(values)
     out = sg.apply(name, *xs, **params)
     assert out.op == name
@@ -716,13 +721,7 @@ def test_sparsity_rule_covers_the_derivatives(name, k, rng):
     Hessian's nonzeros at a random point lie in sg.jacobian_sparsity and sg.hessian_sparsity
     (a rule that drops a dependency fails here)."""
     pytest.importorskip("scipy")
-    op = REGISTRY[name]
-    if k < 0:
-        args, params = ((2, 3), (3,), (1, 1))[:op.arity], PARAMS.get(name, [({}, None)])[0][0]
-        values = sample(rng, args, *(op.domain or (-2, 2)))
-    else:
-        args, params = op.samples[k]
-        values = [draw(op, a, rng) for a in args]
+    values, params = sample_arguments(name, k, rng)
     for p, v in enumerate(values):
         if v.dtype.kind != "f":
             continue
