@@ -412,6 +412,22 @@ def _divide_the_smaller_factor(x, y, z):
     return None
 
 
+def _is_identity(e: Expr) -> bool:
+    """True for an identity matrix: the constant ``eye(n)``, or the band of 1 on the
+    diagonal of a square matrix that Jacobians seed with (or their transposes)."""
+    while e.op == "transpose":
+        e = e.args[0]
+    if e.op == "constant":
+        v = e.attrs["value"]
+        return v.ndim == 2 and v.shape[0] == v.shape[1] and np.array_equal(v, np.eye(len(v)))
+    return (e.op == "band" and e.ndim == 2 and e.params["offsets"] == ((0,),)
+            and e.params["vdims"] == e.params["xdims"] and is_constant(e.args[0], 1))
+
+
+def _example_identity(x, y, z):
+    return dict(x=constant(np.eye(x.dims[0])), y=y[:, None] * z)
+
+
 def _shifted_by_max(x: Expr) -> bool:
     """True for ``v - stop_gradient(max(v, ...))``: what logsumexp already exponentiates."""
     return _match(P.sub(y, P.stop_gradient(P.max(y))), x, {})
@@ -479,6 +495,18 @@ CANONICALIZE = [
          lambda c, x, y, z: where(c, x, z), example=lambda x, y, z: dict(c=x > 0, x=x, y=y, z=z)),
     Rule("where(c, x, where(c, y, z)) = where(c, x, z)", P.where(c, x, P.where(c, y, z)),
          lambda c, x, y, z: where(c, x, z), example=lambda x, y, z: dict(c=x > 0, x=x, y=y, z=z)),
+    Rule("I a = a", P.matmul(x, y), lambda x, y: y, when=lambda x, y: _is_identity(x),
+         example=_example_identity),
+    Rule("a I = a", P.matmul(y, x), lambda y, x: y, when=lambda y, x: _is_identity(x),
+         example=_example_identity),
+    Rule("(x + y^T)^T = x^T + y", P.transpose(P.add(x, y), axes=inner),
+         lambda x, y, inner: transpose(x, inner) + transpose(y, inner),
+         when=lambda x, y, inner: "transpose" in (x.op, y.op),
+         example=lambda x, y, z: dict(x=x[:, None] * y, y=transpose(y[:, None] * z),
+                                      inner=(1, 0))),
+    Rule("I^T = I", P.transpose(x, axes=inner), lambda x, inner: x,
+         when=lambda x, inner: _is_identity(x), example=lambda x, y, z: dict(
+             x=constant(np.eye(x.dims[0])), inner=(1, 0))),
 ]
 
 STABILIZE = [
