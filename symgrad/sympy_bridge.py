@@ -97,7 +97,10 @@ def _dim(d) -> sympy.Expr:
 
 
 def _hadamard(*factors) -> "sympy.MatrixExpr":
-    """The entrywise product, scalar factors pulled out: ``(s A) ∘ B = s (A ∘ B)``."""
+    """The entrywise product, scalar factors pulled out, ``(s A) ∘ B = s (A ∘ B)``, and a
+    column or row spread by 𝟙 written as a diagonal matrix, ``(v 𝟙ᵀ) ∘ A = diag(v) A`` and
+    ``(𝟙 w) ∘ A = A diag(w)`` (where some factor is not spread)."""
+    from sympy.matrices.expressions.diagonal import DiagMatrix
     scale, parts = sympy.Integer(1), []
     for f in factors:
         if isinstance(f, sympy.MatMul):
@@ -105,7 +108,28 @@ def _hadamard(*factors) -> "sympy.MatrixExpr":
             scale *= coeff
             f = matrices[0] if len(matrices) == 1 else sympy.MatMul(*matrices)
         parts.append(f)
-    return scale * sympy.HadamardProduct(*parts)
+    columns = [_spread(p, 1) for p in parts]  # v where p = v 𝟙ᵀ
+    rows = [_spread(p, 0) for p in parts]  # w where p = 𝟙 w
+    plain = [p for p, c, r in zip(parts, columns, rows) if c is None and r is None]
+    if not plain:
+        return scale * sympy.HadamardProduct(*parts)
+    product = plain[0] if len(plain) == 1 else sympy.HadamardProduct(*plain)
+    for column in filter(None, columns):
+        product = DiagMatrix(column) * product
+    for row in filter(None, rows):
+        product = product * DiagMatrix(row.T)
+    return scale * product
+
+
+def _spread(p, side: int):
+    """The vector that ``p`` copies by a product with 𝟙 on ``side`` (1: ``v 𝟙ᵀ``, a column
+    across columns; 0: ``𝟙 w``, a row down rows), else None."""
+    if not isinstance(p, sympy.MatMul) or len(p.args) != 2:
+        return None
+    ones, vector = (p.args[1], p.args[0]) if side else (p.args[0], p.args[1])
+    if isinstance(ones, sympy.OneMatrix) and ones.shape[1 - side] == 1:
+        return vector
+    return None
 
 
 def _scalar(op, params: dict, args: list):
@@ -508,6 +532,9 @@ def _printer_class() -> type:
     class Printer(LatexPrinter):
         def _print_OneMatrix(self, expr) -> str:
             return r"\mathbb{1}"
+
+        def _print_DiagMatrix(self, expr) -> str:
+            return rf"\operatorname{{diag}}\left({self._print(expr.args[0])}\right)"
 
         def _print_MatrixElement(self, expr) -> str:
             if expr.parent.shape == (1, 1):  # the entry of a 1 x 1 product: the product

@@ -348,3 +348,23 @@ def test_errors_name_the_problem():
         sg.to_sympy(T, form="tree")
     with pytest.raises(sg.SymgradError, match="symgrad expressions"):
         sg.to_sympy(3.0)
+
+
+def test_hessians_print_with_diagonal_matrices(rng):
+    """A column spread across a matrix's columns and multiplied entrywise is a diagonal
+    matrix times it: Σ exp(Ax) has the Hessian Aᵀ diag(e^{Ax}) A, the logistic loss
+    Xᵀ diag(p ∘ (1 - p)) X; the formula evaluates to the compiled Hessian."""
+    A, x = sg.matrix("A", ("m", "n")), sg.vector("x", "n")
+    assert sg.latex(sg.hessian(sg.sum(sg.exp(A @ x)), x)) == \
+        r"A^{T} \operatorname{diag}\left(e^{A x}\right) A"
+    X, y, w = sg.matrix("X", ("m", "n")), sg.vector("y", "m"), sg.vector("w", "n")
+    text = sg.latex(sg.hessian(sg.sum(sg.softplus(X @ w) - y * (X @ w)), w))
+    assert text.startswith(r"X^{T} \operatorname{diag}\left(") and text.endswith(r"\right) X")
+    a, v = sg.matrix("A", (3, 2)), sg.vector("x", 2)
+    hessian = sg.hessian(sg.sum(sg.exp(a @ v)), v)
+    formula = sg.to_sympy(hessian, form="matrix")
+    av, xv = rng.standard_normal((3, 2)), rng.standard_normal(2)
+    values = {sympy.MatrixSymbol("A", 3, 2): sympy.Matrix(av),
+              sympy.MatrixSymbol("x", 2, 1): sympy.Matrix(xv)}
+    got = np.array(formula.subs(values).doit().as_explicit(), float)
+    np.testing.assert_allclose(got, sg.function([a, v], hessian)(av, xv), rtol=1e-12)
