@@ -329,11 +329,12 @@ def eigh_packed(a):
     return np.concatenate([w[..., None, :], v], axis=-2)
 
 
-def _scipy_sparse():
+def scipy_sparse():
+    """``scipy.sparse``, imported on first use (scipy is an optional extra)."""
     try:
         import scipy.sparse
     except ImportError:
-        raise ImportError("sparse Hessians need scipy: pip install 'symgrad[sparse]'") from None
+        raise ImportError("sparse Jacobians and Hessians need scipy: pip install 'symgrad[sparse]'") from None
     return scipy.sparse
 
 
@@ -378,7 +379,7 @@ def _band_pattern(offsets, vdims, xdims):
 def band_sparse(*coefs, offsets, vdims, xdims):
     """:func:`band` as a ``scipy.sparse`` CSR matrix of shape (size of V, size of X): the
     structure computed once per band (:func:`_band_pattern`), the entries placed per call."""
-    sparse = _scipy_sparse()
+    sparse = scipy_sparse()
     vdims, xdims = tuple(vdims), tuple(xdims)
     indptr, indices, parts = _band_pattern(offsets, vdims, xdims)
     data = np.empty(len(indices), np.result_type(*coefs, 0.0) if coefs else np.float64)
@@ -394,12 +395,12 @@ def band_sparse(*coefs, offsets, vdims, xdims):
 def csr(data, indices, indptr, shape):
     """The ``scipy.sparse`` CSR matrix of ``shape`` holding ``data`` in this structure (the
     index arrays copied: users may change a matrix's index arrays in place)."""
-    return _scipy_sparse().csr_matrix((data, indices.copy(), indptr.copy()), shape=shape)
+    return scipy_sparse().csr_matrix((data, indices.copy(), indptr.copy()), shape=shape)
 
 
 def dense_sparse(j, rank):
     """The dense Jacobian ``j`` (shape V + X, X of ``rank`` axes) as a CSR matrix."""
-    sparse = _scipy_sparse()
+    sparse = scipy_sparse()
     j = np.asarray(j)
     size = int(np.prod(j.shape[j.ndim - rank:]))
     return sparse.csr_matrix(j.reshape(-1, size))

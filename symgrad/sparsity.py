@@ -23,6 +23,7 @@ from .forward import forward
 from .op import REGISTRY
 from .ops.indexing import take
 from .ops.shape import broadcast_to, reshape
+from .runtime import scipy_sparse
 
 DENSE = "dense"  # a local pattern: every output entry reads every argument entry
 
@@ -209,12 +210,11 @@ def _size(e: Expr) -> int:
 
 
 def _matrix(rows: Rows, shape: tuple):
-    from scipy import sparse
     r, c = rows.pairs()
-    return sparse.csr_array((np.ones(len(r), bool), (r, c)), shape=shape)
+    return scipy_sparse().csr_array((np.ones(len(r), bool), (r, c)), shape=shape)
 
 
-def jacobian_sparsity(y, x):
+def jacobian_sparsity(y, x: Expr):
     """The structural pattern of the Jacobian of ``y`` wrt the symbol ``x``, both flattened:
     a boolean ``scipy.sparse.csr_array`` of shape ``(y.size, x.size)``.
 
@@ -225,7 +225,7 @@ def jacobian_sparsity(y, x):
     return _matrix(rows, (_size(y), _size(x)))
 
 
-def hessian_sparsity(f, x):
+def hessian_sparsity(f, x: Expr):
     """The structural pattern of the Hessian of the scalar ``f`` wrt the symbol ``x``
     (flattened): a symmetric boolean ``scipy.sparse.csr_array`` of shape ``(x.size, x.size)``.
 
@@ -297,7 +297,7 @@ def _star_coloring(pattern) -> np.ndarray:
     return np.array(colors, np.int64)
 
 
-def jacobian_coloring(y, x) -> np.ndarray:
+def jacobian_coloring(y, x: Expr) -> np.ndarray:
     """Colors of the entries of ``x`` (flattened) such that no two of one color change a
     common entry of ``y``: the Jacobian is read from as many directional derivatives as there
     are colors (the maximum + 1).  First-fit greedy in natural order.
@@ -307,7 +307,7 @@ def jacobian_coloring(y, x) -> np.ndarray:
     return distance2_coloring(jacobian_sparsity(y, x))
 
 
-def hessian_coloring(f, x) -> np.ndarray:
+def hessian_coloring(f, x: Expr) -> np.ndarray:
     """Colors of the entries of ``x`` (flattened) from which every Hessian entry is read
     directly off Hessian-vector products with one seed per color: a star coloring (greedy,
     largest degree first), or the distance-2 coloring where that needs fewer colors.

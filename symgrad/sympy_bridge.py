@@ -100,7 +100,6 @@ def _hadamard(*factors) -> "sympy.MatrixExpr":
     """The entrywise product, scalar factors pulled out, ``(s A) ∘ B = s (A ∘ B)``, and a
     column or row spread by 𝟙 written as a diagonal matrix, ``(v 𝟙ᵀ) ∘ A = diag(v) A`` and
     ``(𝟙 w) ∘ A = A diag(w)`` (where some factor is not spread)."""
-    from sympy.matrices.expressions.diagonal import DiagMatrix
     scale, parts = sympy.Integer(1), []
     for f in factors:
         if isinstance(f, sympy.MatMul):
@@ -115,9 +114,9 @@ def _hadamard(*factors) -> "sympy.MatrixExpr":
         return scale * sympy.HadamardProduct(*parts)
     product = plain[0] if len(plain) == 1 else sympy.HadamardProduct(*plain)
     for column in filter(None, columns):
-        product = DiagMatrix(column) * product
+        product = sympy.DiagMatrix(column) * product
     for row in filter(None, rows):
-        product = product * DiagMatrix(row.T)
+        product = product * sympy.DiagMatrix(row.T)
     return scale * product
 
 
