@@ -564,11 +564,24 @@ def latex(e, cse: bool = False, form: str = "auto") -> str:
     """
     translator, (value,) = _translate([e], form, share=cse, keep_names=True)
     printer = _printer_class()()
-    text = printer.doprint(value)
+    text = printer.doprint(_sigma(value))
     if translator.replacements:
         text += r" \quad \text{where} \quad " + r", \; ".join(
-            f"{printer.doprint(s)} = {printer.doprint(v)}" for s, v in translator.replacements)
+            f"{printer.doprint(s)} = {printer.doprint(_sigma(v))}"
+            for s, v in translator.replacements)
     return text
+
+
+def _sigma(value):
+    """``value`` with the logistic sigmoid ``1 / (1 + e^{-u})`` written ``σ(u)`` (to print)."""
+    def exponential(e):
+        return next((a for a in e.base.args if isinstance(a, sympy.exp)), None)
+
+    def is_sigmoid(e) -> bool:
+        return (isinstance(e, sympy.Pow) and e.exp == -1 and isinstance(e.base, sympy.Add)
+                and len(e.base.args) == 2 and sympy.Integer(1) in e.base.args
+                and exponential(e) is not None)
+    return value.replace(is_sigmoid, lambda e: sympy.Function("sigma")(-exponential(e).args[0]))
 
 
 def sympy_simplify(e: Expr) -> Expr:
