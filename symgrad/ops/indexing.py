@@ -26,7 +26,7 @@ from ..op import Op, register
 from .elementwise import where
 from .linalg import transpose
 from .reduce import normalize_axis
-from .shape import FULL, NEW, broadcast_to, fill, lift, normalize_index, reshape
+from .shape import FULL, broadcast_to, fill, lift, normalize_index, reshape, walk_index
 
 
 # -- the primitives ---------------------------------------------------------------------------
@@ -263,27 +263,17 @@ def _split(x: Expr, index) -> tuple:
     if consumed > x.ndim:
         raise ShapeError(f"getitem: too many indices ({consumed}) for an operand of shape "
                          f"{D.fmt_shape(x.dims)}")
-    entries, arrays, axes, positions = [], [], [], set()
-    axis = 0
-    for position, item in enumerate(items):
-        if item is Ellipsis:
-            entries += [FULL] * (x.ndim - consumed)
-            axis += x.ndim - consumed
-        elif item is None:
-            entries.append(NEW)
-        elif isinstance(item, slice):
-            entries.append(normalize_index(x, (slice(None),) * axis + (item,))[axis])
-            axis += 1
-        else:
-            found = _index_arrays(x, item, axis)
-            axes += range(len(entries), len(entries) + len(found))
-            arrays += found
-            positions.add(position)
-            entries += [FULL] * len(found)
-            axis += len(found)
-    entries += [FULL] * (x.ndim - axis)
-    adjacent = sorted(positions) == list(range(min(positions), max(positions) + 1))
-    return tuple(entries), (arrays, tuple(axes), axes[0] if adjacent else 0)
+    arrays, axes, positions = [], [], []
+
+    def advanced(x, item, axis, position, placed):  # FULL entries, gathered after
+        found = _index_arrays(x, item, axis)
+        arrays.extend(found)
+        axes.extend(range(placed, placed + len(found)))
+        positions.append(position)
+        return [FULL] * len(found)
+    entries = walk_index(x, items, consumed, advanced)
+    adjacent = positions == list(range(min(positions), max(positions) + 1))
+    return entries, (arrays, tuple(axes), axes[0] if adjacent else 0)
 
 
 def _basic(x: Expr, entries: tuple) -> Expr:

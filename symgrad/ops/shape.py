@@ -52,31 +52,48 @@ def normalize_index(x: Expr, index) -> tuple:
     if consuming > x.ndim:
         raise ShapeError(f"getitem: too many indices ({consuming}) for an operand of shape "
                          f"{D.fmt_shape(x.dims)}")
-    if sum(1 for i in index if i is Ellipsis) > 1:
+    return walk_index(x, index, consuming, _int_entry)
+
+
+def _int_entry(x: Expr, item, axis: int, position: int, placed: int) -> list:
+    _check_int(item, x)
+    return [("int", int(item))]
+
+
+def walk_index(x: Expr, items: tuple, consuming: int, other) -> tuple:
+    """The entries of the index ``items`` that consume ``consuming`` axes of ``x``: ``...``,
+    None and slices here, any other item by ``other(x, item, axis, position, placed) ->
+    entries`` (one consuming entry per axis it takes; ``axis``: the axes taken before it,
+    ``position``: its place among the items, ``placed``: the entries before it)."""
+    if sum(1 for i in items if i is Ellipsis) > 1:
         raise ShapeError("getitem: an index can only have a single ellipsis ('...')")
     entries, axis = [], 0
-    for item in index:
+    for position, item in enumerate(items):
         if item is Ellipsis:
             entries += [FULL] * (x.ndim - consuming)
             axis += x.ndim - consuming
         elif item is None:
             entries.append(NEW)
         elif isinstance(item, slice):
-            for bound in (item.start, item.stop, item.step):
-                _check_int(bound, x)
-            item = slice(*(None if b is None else int(b) for b in (item.start, item.stop, item.step)))
-            if item.step is not None and item.step != 1 and not isinstance(x.dims[axis], int):
-                raise UnsupportedError(f"getitem: a step other than 1 on the named dimension "
-                                       f"{x.dims[axis]!r} is not supported")
-            if item.step == 0:
-                raise ShapeError("getitem: slice step cannot be zero")
-            entries.append(("slice", item.start, item.stop, item.step))
+            entries.append(_slice_entry(x, item, axis))
             axis += 1
         else:
-            _check_int(item, x)
-            entries.append(("int", int(item)))
-            axis += 1
+            taken = other(x, item, axis, position, len(entries))
+            entries += taken
+            axis += len(taken)
     return tuple(entries) + (FULL,) * (x.ndim - axis)
+
+
+def _slice_entry(x: Expr, item: slice, axis: int) -> tuple:
+    for bound in (item.start, item.stop, item.step):
+        _check_int(bound, x)
+    item = slice(*(None if b is None else int(b) for b in (item.start, item.stop, item.step)))
+    if item.step is not None and item.step != 1 and not isinstance(x.dims[axis], int):
+        raise UnsupportedError(f"getitem: a step other than 1 on the named dimension "
+                               f"{x.dims[axis]!r} is not supported")
+    if item.step == 0:
+        raise ShapeError("getitem: slice step cannot be zero")
+    return ("slice", item.start, item.stop, item.step)
 
 
 def _check_int(value, x: Expr) -> None:
