@@ -27,6 +27,7 @@ import re
 import numpy as np
 
 from . import dims as D
+from .backends import resolve
 from .compile import NUMPY, Backend, Function
 from .errors import ShapeError, SymgradError
 from .expr import Batched, Expr, constant, make, symbol
@@ -95,13 +96,17 @@ def _reduce_function(fn: Function):
     BACKENDS.setdefault(fn.backend.name, fn.backend)
     trees = [t for _, t in fn._entries]
     defaults = [(fn.inputs[fn._entries[k][0]], value) for k, value in fn._defaults.items()]
-    return _rebuild_function, (fn.inputs, fn.outputs, fn._structure, fn.backend.name, trees,
-                               defaults, fn.updates)
+    return _rebuild_function, (fn.inputs, fn.outputs, fn._structure,
+                               (fn.backend.name, fn.backend.options()), trees, defaults,
+                               fn.updates)
 
 
 def _rebuild_function(inputs, outputs, structure, backend, trees, defaults, updates) -> Function:
+    backend, options = backend
     found = BACKENDS.get(backend)
     try:
+        if options:  # the backend made again with its options (DaskBackend(chunks=...))
+            found = type(found or resolve(backend))(**options)
         return Function(inputs, outputs, structure, backend if found is None else found,
                         trees=trees, defaults=dict(defaults), updates=updates)
     except Exception as err:

@@ -187,6 +187,12 @@ def test_pickle(client, rng):
     values = logistic_data(rng)
     f = sg.function(inputs, outputs, backend="dask")
     assert_same(pickle.loads(pickle.dumps(f))(*values), f(*values))
+    lazy = sg.function(inputs, outputs, backend=DaskBackend(chunks=7, lazy=True))
+    again = pickle.loads(pickle.dumps(lazy))
+    assert again.backend.options() == {"dim": "n", "chunks": 7, "lazy": True}
+    results = again(*values)
+    assert all(isinstance(r, da.Array) for r in results)
+    assert_same(dask.compute(*results), f(*values))
 
 
 def test_errors():

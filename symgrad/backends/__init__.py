@@ -92,6 +92,11 @@ class Backend:
         """A constant as the generated code sees it: a NumPy scalar for a 0-d one."""
         return value[()] if value.ndim == 0 else value
 
+    def options(self) -> dict:
+        """The keyword arguments that make this backend again from its class (a pickled
+        function keeps them; none here)."""
+        return {}
+
     def load(self, fn, sizes: int):
         """What calls run: the generated ``fn(*arrays, *sizes)`` as it is, here; its last
         ``sizes`` arguments are the sizes of named dimensions (Python ints)."""

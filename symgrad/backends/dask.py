@@ -96,6 +96,9 @@ class DaskBackend(Backend):
         """A dask array as it is (the generated code splits NumPy ones), else NumPy's."""
         return value if isinstance(value, da.Array) else np.asarray(value)
 
+    def options(self) -> dict:
+        return {"dim": self.dim, "chunks": self.chunks, "lazy": self.lazy}
+
     def __repr__(self) -> str:
         return (f"<symgrad.Backend dask: dim {self.dim!r}, chunks {self.chunks!r}"
                 f"{', lazy' if self.lazy else ''}>")
