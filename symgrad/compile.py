@@ -519,7 +519,8 @@ class Function:
 
     def __repr__(self) -> str:
         ins = ", ".join(f"{x.name}{D.fmt_shape(x.dims)}" for x in self.inputs)
-        return f"<symgrad.Function ({ins}) -> {len(self.outputs)} output(s)>"
+        on = "" if self.backend is NUMPY else f" on {self.backend!r}"
+        return f"<symgrad.Function ({ins}) -> {len(self.outputs)} output(s){on}>"
 
 
 _MISSING = object()

@@ -366,3 +366,11 @@ def test_ops_register_emitters_for_a_backend_without_being_edited(rng):
             sg.function([x], sg.sin(x) * x, backend=strict)
     finally:
         del REGISTRY["sin"].emitters["traced"]
+
+
+def test_repr_names_the_inputs_and_a_backend_other_than_numpy():
+    x = sg.vector("x", "n")
+    assert repr(sg.function([x], [sg.sin(x), x])) == "<symgrad.Function (x(n,)) -> 2 output(s)>"
+    other = sg.Backend("mine", sg.NUMPY.namespace)
+    assert repr(sg.function([x], sg.sin(x), backend=other)).endswith(
+        "1 output(s) on <symgrad.Backend mine>>")
