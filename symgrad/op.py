@@ -26,9 +26,9 @@ An op's rules, side by side (every pass reads these fields and nothing else abou
   (rows, cols)``, or None: every output entry reads every entry (other ops).
   ``curvature``: the argument pairs its second derivative joins: ``()`` for an op linear in
   its arguments (piecewise linear included), ``((0, 1),)`` for an elementwise product,
-  ``"all"`` (the default) for every pair, or for a sum of products of two arguments a rule
-  ``(shapes, out_shape, params) -> (output entries, entries of one, entries of the other)``
-  listing its terms.
+  ``"all"`` (the default) for every pair, or for a sum of products (matmul, einsum) a rule
+  ``(shapes, out_shape, params) -> [(a, b, (output entries, entries of a, entries of b))]``
+  listing the terms of each pair of arguments (None: every pair).
 - ``sympy``: the SymPy function of scalar arguments (elementwise ops) or a rule on object
   arrays of SymPy entries (others; ``impl`` by default); ``sympy_matrix(tr, attrs, *args)``:
   the matrix-expression form.

@@ -189,11 +189,14 @@ def _walk(y: Expr, x: Expr, second: bool) -> tuple:
             joined = op.curvature
             if joined == "all":
                 curvature = curvature.union(rows.outer(rows, n))
-            elif callable(joined):
-                if 0 in read and 1 in read:
-                    curvature = curvature.union(_terms(patterns[args[0]][0],
-                                                       patterns[args[1]][0], size, n,
-                                                       joined(shapes, out_shape, params)))
+            elif callable(joined):  # sums of products: pairs of arguments, term by term
+                pairs = joined(shapes, out_shape, params)
+                if pairs is None:
+                    curvature = curvature.union(rows.outer(rows, n))
+                for a, b, terms in pairs or ():
+                    if a in read and b in read:
+                        curvature = curvature.union(_terms(patterns[args[a]][0],
+                                                           patterns[args[b]][0], size, n, terms))
             else:
                 for a, b in joined:
                     if a in read and b in read:

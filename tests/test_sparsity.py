@@ -103,7 +103,9 @@ def test_only_what_reaches_the_output_counts():
 
 def test_running_sums_and_matrices(rng):
     x = sg.matrix("X", (3, 3))
-    for f in [sg.sum(sg.cumsum(x, 1) ** 2), sg.trace(x @ x), sg.sum(sg.triu(x) ** 3)]:
+    for f in [sg.sum(sg.cumsum(x, 1) ** 2), sg.trace(x @ x), sg.sum(sg.triu(x) ** 3),
+              sg.einsum("ab,bc,ca->", x, x, x), sg.sum(sg.kron(x[0], x[1:]) ** 2),
+              sg.sum(sg.tensordot(x, x, axes=([1], [1])) * sg.constant(np.eye(3)))]:
         dense = sg.function([x], sg.hessian(f, x))(rng.uniform(0.5, 1.5, (3, 3)))
         np.testing.assert_array_equal(sg.hessian_sparsity(f, x).toarray(),
                                       nonzeros(dense.reshape(9, 9)))

@@ -195,9 +195,20 @@ elementwise("add", np.add, (lambda out, a, b: 1, lambda out, a, b: 1), lambda a,
 elementwise("sub", np.subtract, (lambda out, a, b: 1, lambda out, a, b: -1), lambda a, b: a - b,
             kind="same", infix="-", sum_signs=(1, -1), sympy_matrix=_sum_matrix(-1),
             curvature=(), doc="a - b")
+def _product_sparsity(position, shapes, out_shape, params, values):
+    """Each entry reads the factor's entry it broadcasts from, except where the other factor
+    is a constant 0."""
+    numbers = np.arange(int(np.prod(shapes[position], dtype=np.int64))).reshape(shapes[position])
+    cols = np.broadcast_to(numbers, out_shape).ravel()
+    keep = np.ones(cols.size, bool)
+    if values[1 - position] is not None:
+        keep = np.broadcast_to(np.asarray(values[1 - position]) != 0, out_shape).ravel()
+    return np.flatnonzero(keep), cols[keep]
+
+
 elementwise("mul", np.multiply, (lambda out, a, b: b, lambda out, a, b: a), lambda a, b: a * b,
             kind="same", infix="*", commutative=True, sympy_matrix=_mul_matrix,
-            curvature=((0, 1),), doc="a * b")
+            sparsity=_product_sparsity, curvature=((0, 1),), doc="a * b")
 
 
 def _div_jvp(tangents, out, a, b):

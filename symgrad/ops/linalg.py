@@ -139,7 +139,8 @@ def _matmul_sparsity(position, shapes, out_shape, params, values):
 register(Op("matmul", _matmul_infer, np.matmul, infix="@",
             vjp=(_matmul_vjp_a, _matmul_vjp_b), jvp=_matmul_jvp, batch=_matmul_batch,
             band=_matmul_band, sympy_matrix=_matmul_matrix, sparsity=_matmul_sparsity,
-            curvature=_matmul_terms,
+            curvature=lambda shapes, out_shape, params:
+            [(0, 1, _matmul_terms(shapes, out_shape, params))],
             samples=tuple(((sa, sb), {}) for sa, sb in [
                 ((3,), (3, 4)), ((2, 3), (3,)), ((3,), (3,)), ((2, 3), (3, 4)), ((2, 2, 3), (3, 4)),
                 ((4, 3), (2, 3, 2)), ((2, 1, 2, 3), (3, 3, 2)), ((3,), (2, 3, 4)), ((2, 4, 3), (3,))]),
@@ -349,10 +350,56 @@ def _einsum_matrix(tr, attrs, *args):
     return scale * tr.orient(convert_array_to_matrix(value), attrs["shape"])
 
 
+def _einsum_terms(shapes, out_shape, params, values=None):
+    """The terms of an einsum over its index space: ``(output entry, [entry of each
+    operand])`` at every point, without those where an operand given in ``values`` (a
+    constant) is zero; None for subscripts with ``...``."""
+    spec = params["subscripts"]
+    if "." in spec:
+        return None
+    inputs, output = _split(spec)
+    letters = sorted(set("".join(inputs)))
+    size = dict.fromkeys(letters, 1)
+    for term, shape in zip(inputs, shapes):
+        for letter, d in zip(term, shape):
+            size[letter] = max(size[letter], d)
+    space = np.indices([size[letter] for letter in letters], sparse=True)
+    full = tuple(size[letter] for letter in letters)
+
+    def at(term, shape, array=None):  # the operand's entry number (or value) at each point
+        if array is None:
+            array = np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape)
+        index = tuple(space[letters.index(letter)] % d for letter, d in zip(term, shape))
+        return np.broadcast_to(array[index] if term else array, full)
+    keep = np.ones(full, bool)
+    for term, shape, value in zip(inputs, shapes, values or [None] * len(shapes)):
+        if value is not None:
+            keep &= at(term, shape, np.asarray(value) != 0)
+    return at(output, out_shape)[keep], [at(t, s)[keep] for t, s in zip(inputs, shapes)]
+
+
+def _einsum_sparsity(position, shapes, out_shape, params, values):
+    """Output entry j reads each operand's entries in its terms (where the other operands,
+    if constants, are nonzero)."""
+    others = [None if k == position else v for k, v in enumerate(values)]
+    terms = _einsum_terms(shapes, out_shape, params, others)
+    return None if terms is None else (terms[0], terms[1][position])
+
+
+def _einsum_curvature(shapes, out_shape, params):
+    """Every pair of operands, term by term (an einsum is linear in each)."""
+    terms = _einsum_terms(shapes, out_shape, params)
+    if terms is None:
+        return None
+    rows, entries = terms
+    return [(a, b, (rows, entries[a], entries[b]))
+            for a in range(len(entries)) for b in range(a + 1, len(entries))]
+
+
 register(Op("einsum", _einsum_infer, lambda *xs, subscripts: np.einsum(
                 subscripts, *xs, optimize=len(xs) > 1),
             emit=_einsum_emit, vjp=_EinsumVJP(), jvp=_einsum_jvp, batch=_einsum_batch,
-            sympy_matrix=_einsum_matrix,
+            sympy_matrix=_einsum_matrix, sparsity=_einsum_sparsity, curvature=_einsum_curvature,
             samples=tuple((shapes, dict(subscripts=s)) for shapes, s in [
                 (((2, 3), (3, 4)), "ab,bc->ac"), (((3, 3), (3, 3)), "ab,ba->"),
                 (((2, 3, 4), (4,), (3,)), "abc,c,b->a"), (((2, 1), (2, 3)), "ab,ab->ba"),
