@@ -9,9 +9,12 @@ the chain rule, row ``j`` of ``G`` is the union of the rows ``e`` of the argumen
 row ``j`` of ``S`` the union of their ``S`` rows plus the op's own curvature: for every
 argument pair ``(a, b)`` its ``curvature`` joins, all pairs of ``G_a``-entries read by ``j``
 with ``G_b``-entries read by ``j`` (``"all"``: every pair of row ``j`` of the result's own
-``G``; a matrix product pairs them term by term, ``a[i, k]`` with ``b[k, j]`` only).  Patterns are structural: an entry is in when the graph connects it, whatever the
-values.  Ops without a rule are taken as reading every entry of their arguments (linear
-algebra: exact for ``inv``, ``solve``, ``det``; a superset where a decomposition has zeros).
+``G``; matrix products and einsums pair them term by term, ``a[i, k]`` with ``b[k, j]``
+only).  Patterns are structural: an entry is in when the graph connects it, whatever the
+values (a constant factor's zeros excepted).  Ops without a rule are taken as reading every
+entry of their arguments (linear algebra: exact for ``inv``, ``solve``, ``det``; a superset
+where a decomposition has zeros).  Then colorings of the pattern, and the compressed
+evaluation that fills a sparse matrix from one forward sweep with a seed per color.
 """
 from __future__ import annotations
 
