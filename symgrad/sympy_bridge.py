@@ -436,7 +436,7 @@ class _Matrices(_Translator):
 
 def _their_scalar(value, attrs: dict):
     """The caller's SymPy value for a scalar symbol (numbers are made SymPy numbers)."""
-    try:
+    try:  # strict: numbers and SymPy objects only, a string is refused, never parsed
         return sympy.sympify(value, strict=True)
     except (sympy.SympifyError, TypeError):
         raise SymgradError(f"to_sympy: symbols gives {value!r} for the scalar {attrs['name']!r}; "

@@ -378,3 +378,10 @@ def test_sigmoid_prints_as_sigma():
     assert sg.latex(sg.diff(sg.sigmoid(s), s)) == \
         r"\left(1 - \sigma{\left(s \right)}\right) \sigma{\left(s \right)}"
     assert sg.to_sympy(sg.sigmoid(s)) == 1 / (1 + sympy.exp(-sympy.Symbol("s", real=True)))
+
+
+def test_symbols_given_as_strings_are_refused_not_parsed():
+    """to_sympy's ``symbols`` takes SymPy values; a string is an error, never evaluated."""
+    x = sg.scalar("x")
+    with pytest.raises(sg.SymgradError, match="give a SymPy expression"):
+        sg.to_sympy(sg.sin(x), symbols={x: "__import__('os').getcwd()"})
