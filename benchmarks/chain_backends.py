@@ -42,54 +42,55 @@ N = 10**6
 
 
 # -- part 1: the scalar chain -------------------------------------------------------------
-def symgrad_chain(depth: int, backend: str):
-    """``(function of value and derivative, seconds to derive + compile, seconds of the
-    first call)``, in a fresh graph."""
+def timed(build):
+    """``(the function build() makes, seconds to make it, seconds of its first call)``."""
     start = time.perf_counter()
-    fn = chain_function(depth, backend)
+    fn = build()
     compiled = time.perf_counter()
     fn(X0)
     return fn, compiled - start, time.perf_counter() - compiled
+
+
+def symgrad_chain(depth: int, backend: str):
+    """The chain's value and derivative compiled for ``backend`` in a fresh graph, timed."""
+    return timed(lambda: chain_function(depth, backend))
 
 
 def casadi_chain(depth: int):
     import casadi as ca
-    start = time.perf_counter()
-    x0 = ca.SX.sym("x")
-    x = x0
-    for _ in range(depth):
-        x = ca.sin(x) * x + 0.5 * ca.exp(-x * x)
-    fn = ca.Function("f", [x0], [x, ca.gradient(x, x0)])
-    compiled = time.perf_counter()
-    fn(X0)
-    return fn, compiled - start, time.perf_counter() - compiled
+
+    def build():
+        x0 = ca.SX.sym("x")
+        x = x0
+        for _ in range(depth):
+            x = ca.sin(x) * x + 0.5 * ca.exp(-x * x)
+        return ca.Function("f", [x0], [x, ca.gradient(x, x0)])
+    return timed(build)
 
 
 def symengine_chain(depth: int):
     import symengine as se
-    start = time.perf_counter()
-    x0 = se.Symbol("x")
-    x = x0
-    for _ in range(depth):
-        x = se.sin(x) * x + se.Rational(1, 2) * se.exp(-x * x)
-    fn = se.Lambdify([x0], [x, x.diff(x0)], backend="llvm", cse=True)
-    compiled = time.perf_counter()
-    fn(X0)
-    return fn, compiled - start, time.perf_counter() - compiled
+
+    def build():
+        x0 = se.Symbol("x")
+        x = x0
+        for _ in range(depth):
+            x = se.sin(x) * x + se.Rational(1, 2) * se.exp(-x * x)
+        return se.Lambdify([x0], [x, x.diff(x0)], backend="llvm", cse=True)
+    return timed(build)
 
 
 def pytensor_chain(depth: int):
     import pytensor
     import pytensor.tensor as pt
-    start = time.perf_counter()
-    x0 = pt.dscalar("x")
-    x = x0
-    for _ in range(depth):
-        x = pt.sin(x) * x + 0.5 * pt.exp(-x * x)
-    fn = pytensor.function([x0], [x, pytensor.grad(x, x0)])
-    compiled = time.perf_counter()
-    fn(X0)
-    return fn, compiled - start, time.perf_counter() - compiled
+
+    def build():
+        x0 = pt.dscalar("x")
+        x = x0
+        for _ in range(depth):
+            x = pt.sin(x) * x + 0.5 * pt.exp(-x * x)
+        return pytensor.function([x0], [x, pytensor.grad(x, x0)])
+    return timed(build)
 
 
 def peers(depth: int) -> dict:
