@@ -633,8 +633,9 @@ def _generate(inputs: list, outputs: list, backend: Backend, *, updates: bool = 
     if scalar:  # the body runs only where Python's floats raise: compiled when first needed
         numpy_lines = source.count("\n")
         namespace["math"] = math
-        namespace[names["body"]] = _compiled_on_first_call(source, filename, names["body"],
-                                                           namespace)
+        namespace[names["body"]] = _compiled_on_first_call(
+            source, filename, names["body"], namespace,
+            lambda fn: backend.load(fn, len(dim_vars)))
         lines = plan.generic(MATH)
         source += f"\n\ndef {names['math']}({', '.join(params)}):\n" + "\n".join(lines) + "\n"
     checks = _fast_checks(inputs[:explicit], dim_vars, backend, namespace) if fast else None
@@ -653,12 +654,15 @@ def _generate(inputs: list, outputs: list, backend: Backend, *, updates: bool = 
                       list(dim_vars), shared, spread_error)
 
 
-def _compiled_on_first_call(source: str, filename: str, name: str, namespace: dict):
+def _compiled_on_first_call(source: str, filename: str, name: str, namespace: dict,
+                            load: Callable):
     """A stand-in for the function ``name`` that ``source`` defines: its first call compiles
-    the source into ``namespace`` (so later lookups find the function itself) and calls it."""
+    the source into ``namespace`` (so later lookups find the function itself, as ``load``
+    makes it) and calls it."""
     def first_call(*args):
         if namespace[name] is first_call:
             exec(compile(source, filename, "exec"), namespace)  # symgrad's own source
+            namespace[name] = load(namespace[name])
         return namespace[name](*args)
     return first_call
 

@@ -334,7 +334,8 @@ def scipy_sparse():
     try:
         import scipy.sparse
     except ImportError:
-        raise ImportError("sparse Jacobians and Hessians need scipy: pip install 'symgrad[sparse]'") from None
+        raise ImportError("sparse Jacobians and Hessians need scipy: "
+                          "pip install 'symgrad[sparse]'") from None
     return scipy.sparse
 
 
@@ -379,7 +380,6 @@ def _band_pattern(offsets, vdims, xdims):
 def band_sparse(*coefs, offsets, vdims, xdims):
     """:func:`band` as a ``scipy.sparse`` CSR matrix of shape (size of V, size of X): the
     structure computed once per band (:func:`_band_pattern`), the entries placed per call."""
-    sparse = scipy_sparse()
     vdims, xdims = tuple(vdims), tuple(xdims)
     indptr, indices, parts = _band_pattern(offsets, vdims, xdims)
     data = np.empty(len(indices), np.result_type(*coefs, 0.0) if coefs else np.float64)
@@ -387,9 +387,7 @@ def band_sparse(*coefs, offsets, vdims, xdims):
         c = coefs[k] if np.shape(coefs[k]) == vdims else np.broadcast_to(coefs[k], vdims)
         values = c[box]
         data[dest] = values if values.ndim == 1 else values.reshape(-1)
-    shape = (math.prod(vdims), math.prod(xdims))
-    # the structure copied: users may change a matrix's index arrays in place
-    return sparse.csr_matrix((data, indices.copy(), indptr.copy()), shape=shape)
+    return csr(data, indices, indptr, (math.prod(vdims), math.prod(xdims)))
 
 
 def csr(data, indices, indptr, shape):

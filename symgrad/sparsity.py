@@ -85,11 +85,12 @@ class Rows:
         a, b = np.diff(self.indptr), np.diff(other.indptr)
         counts = a * b
         rows = np.repeat(np.arange(self.n_rows), counts)
-        # the t-th pair of row j: entry t // b[j] of this row, t % b[j] of the other
+        # the t-th pair of row j: entry t // b[j] of this row, t % b[j] of the other (b[j] > 0
+        # in every row that has pairs)
         t = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
         bj = np.repeat(b, counts)
-        first = self.values[np.repeat(self.indptr[:-1], counts) + t // np.maximum(bj, 1)]
-        second = other.values[np.repeat(other.indptr[:-1], counts) + t % np.maximum(bj, 1)]
+        first = self.values[np.repeat(self.indptr[:-1], counts) + t // bj]
+        second = other.values[np.repeat(other.indptr[:-1], counts) + t % bj]
         return Rows.of_pairs(self.n_rows, rows, first * n + second)
 
 
@@ -347,11 +348,10 @@ def colored_jacobian(y: Expr, x: Expr, pattern, colors: np.ndarray, symmetric: b
     rows, cols = pattern.nonzero()
     place = colors[cols] * m + rows
     if symmetric:
-        key = rows * k + colors[cols]
-        alone = np.bincount(key, minlength=m * k)[key] == 1
+        per_color = np.bincount(rows * k + colors[cols], minlength=m * k)  # row i, color c
+        alone = per_color[rows * k + colors[cols]] == 1
         place = np.where(alone, place, colors[rows] * m + cols)
-        other = cols * k + colors[rows]
-        if not np.all(alone | (np.bincount(key, minlength=m * k)[other] == 1)):
+        if not np.all(alone | (per_color[cols * k + colors[rows]] == 1)):
             raise AssertionError("colored_jacobian: the colors are not a star coloring")
     if lower:
         keep = rows >= cols
