@@ -56,41 +56,34 @@ def symgrad_chain(depth: int, backend: str):
     return timed(lambda: chain_function(depth, backend))
 
 
+def unrolled(lib, x0, depth: int):
+    """The chain written with a peer's ``sin`` and ``exp``."""
+    x = x0
+    for _ in range(depth):
+        x = lib.sin(x) * x + 0.5 * lib.exp(-x * x)
+    return x
+
+
 def casadi_chain(depth: int):
     import casadi as ca
-
-    def build():
-        x0 = ca.SX.sym("x")
-        x = x0
-        for _ in range(depth):
-            x = ca.sin(x) * x + 0.5 * ca.exp(-x * x)
-        return ca.Function("f", [x0], [x, ca.gradient(x, x0)])
-    return timed(build)
+    x0 = ca.SX.sym("x")
+    return timed(lambda: ca.Function("f", [x0], [x := unrolled(ca, x0, depth),
+                                                  ca.gradient(x, x0)]))
 
 
 def symengine_chain(depth: int):
     import symengine as se
-
-    def build():
-        x0 = se.Symbol("x")
-        x = x0
-        for _ in range(depth):
-            x = se.sin(x) * x + se.Rational(1, 2) * se.exp(-x * x)
-        return se.Lambdify([x0], [x, x.diff(x0)], backend="llvm", cse=True)
-    return timed(build)
+    x0 = se.Symbol("x")
+    return timed(lambda: se.Lambdify([x0], [x := unrolled(se, x0, depth), x.diff(x0)],
+                                     backend="llvm", cse=True))
 
 
 def pytensor_chain(depth: int):
     import pytensor
     import pytensor.tensor as pt
-
-    def build():
-        x0 = pt.dscalar("x")
-        x = x0
-        for _ in range(depth):
-            x = pt.sin(x) * x + 0.5 * pt.exp(-x * x)
-        return pytensor.function([x0], [x, pytensor.grad(x, x0)])
-    return timed(build)
+    x0 = pt.dscalar("x")
+    return timed(lambda: pytensor.function([x0], [x := unrolled(pt, x0, depth),
+                                                  pytensor.grad(x, x0)]))
 
 
 def peers(depth: int) -> dict:
