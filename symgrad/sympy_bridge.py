@@ -24,6 +24,7 @@ import functools
 import itertools
 import math
 import operator
+import types
 from collections import Counter
 from fractions import Fraction
 
@@ -97,9 +98,9 @@ def _dim(d) -> sympy.Expr:
 
 
 def _hadamard(*factors) -> "sympy.MatrixExpr":
-    """The entrywise product, scalar factors pulled out, ``(s A) ∘ B = s (A ∘ B)``, and a
-    column or row spread by 𝟙 written as a diagonal matrix, ``(v 𝟙ᵀ) ∘ A = diag(v) A`` and
-    ``(𝟙 w) ∘ A = A diag(w)`` (where some factor is not spread)."""
+    """The entrywise product, scalar factors pulled out, ``(s A) ∘ B = s (A ∘ B)``, and
+    columns or rows spread by 𝟙 written as diagonal matrices, ``(v 𝟙ᵀ) ∘ A = diag(v) A`` and
+    ``(𝟙 w) ∘ A = A diag(w)``, or as an outer product, ``(v 𝟙ᵀ) ∘ (𝟙 w) = v w``."""
     scale, parts = sympy.Integer(1), []
     for f in factors:
         if isinstance(f, sympy.MatMul):
@@ -110,14 +111,38 @@ def _hadamard(*factors) -> "sympy.MatrixExpr":
     columns = [_spread(p, 1) for p in parts]  # v where p = v 𝟙ᵀ
     rows = [_spread(p, 0) for p in parts]  # w where p = 𝟙 w
     plain = [p for p, c, r in zip(parts, columns, rows) if c is None and r is None]
+    column, row = _entrywise(columns), _entrywise(rows)
     if not plain:
-        return scale * sympy.HadamardProduct(*parts)
-    product = plain[0] if len(plain) == 1 else sympy.HadamardProduct(*plain)
-    for column in filter(None, columns):
-        product = sympy.DiagMatrix(column) * product
-    for row in filter(None, rows):
-        product = product * sympy.DiagMatrix(row.T)
+        if column is None or row is None:
+            return scale * sympy.HadamardProduct(*parts)
+        return scale * column * row
+    product = _entrywise(plain)
+    if column is not None:
+        product = _with_diagonal(product, column, left=True)
+    if row is not None:
+        product = _with_diagonal(product, row.T, left=False)
     return scale * product
+
+
+def _with_diagonal(product, v, left: bool) -> "sympy.MatrixExpr":
+    """``diag(v) product`` (``left``) or ``product diag(v)``, merged with a diagonal factor
+    already at that end: ``diag(v) diag(u) A = diag(v ∘ u) A``."""
+    coeff, matrices = (product.as_coeff_matrices() if isinstance(product, sympy.MatMul)
+                       else (sympy.Integer(1), [product]))
+    end = 0 if left else -1
+    if isinstance(matrices[end], sympy.DiagMatrix):
+        matrices[end] = sympy.DiagMatrix(sympy.HadamardProduct(v, matrices[end].args[0]))
+    else:
+        matrices.insert(0 if left else len(matrices), sympy.DiagMatrix(v))
+    return coeff * sympy.MatMul(*matrices)
+
+
+def _entrywise(factors: list):
+    """The entrywise product of the factors that are not None (None if none is)."""
+    factors = [f for f in factors if f is not None]
+    if len(factors) > 1:
+        return sympy.HadamardProduct(*factors)
+    return factors[0] if factors else None
 
 
 def _spread(p, side: int):
@@ -342,8 +367,7 @@ class _Matrices(_Translator):
         entry = value[0, 0]
         if not entry.has(sympy.Sum):
             return entry
-        from sympy.matrices.expressions.matexpr import MatrixElement
-        return MatrixElement(value, 0, 0)
+        return _classes().Entry(value, 0, 0)
 
     def arg_dims(self, attrs: dict) -> list:
         return [self.g[a]["shape"] for a in attrs["args"]]
@@ -519,6 +543,26 @@ def to_sympy(e, cse: bool = False, form: str = "auto",
                                     symbols=symbols)
     result = values[0] if single else values
     return (translator.replacements, result) if cse else result
+
+
+@functools.cache
+def _classes():
+    """SymPy classes of our own (made on first use, as SymPy is imported lazily)."""
+    from sympy.matrices.expressions.matexpr import MatrixElement
+    from sympy.printing.precedence import PRECEDENCE
+
+    class Entry(MatrixElement):
+        """The entry of a 1 x 1 matrix product, kept as the product (``xᵀ y``, not
+        ``Σᵢ xᵢ yᵢ``) when SymPy evaluates the expressions around it."""
+        precedence = PRECEDENCE["Mul"]  # printed in parentheses as a power's base
+
+        def doit(self, **hints):
+            parent = self.parent.doit(**hints)
+            if isinstance(parent, sympy.MatrixBase):
+                return parent[0, 0]
+            return self.func(parent, *self.indices)
+
+    return types.SimpleNamespace(Entry=Entry)
 
 
 # -- LaTeX ----------------------------------------------------------------------------------

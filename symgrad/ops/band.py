@@ -92,7 +92,9 @@ def _band_matrix(tr, attrs, *coefs):
     if params["offsets"] != ((0,),) or len(params["vdims"]) != 1 or len(params["xdims"]) != 1:
         raise UnsupportedError("to_sympy(form='matrix'): only a band on the main diagonal of a "
                                "matrix has a matrix expression; use form='elements'")
-    (c,) = coefs
+    (c,), (cdims,) = coefs, tr.arg_dims(attrs)
+    if D.size_of(cdims) == 1:  # one number along the whole diagonal
+        c = tr.scalar(c)
     if tr.is_matrix(c):
         return sympy.DiagMatrix(c)
     return c * sympy.Identity(tr.dim(params["vdims"][0]))
