@@ -194,8 +194,12 @@ def _jacobians(ys: list, x: Expr, sparse: bool = False, cost: Expr | None = None
     (``ys[diagonal]`` the gradient of ``cost`` wrt ``x``, for sparse Hessians)."""
     tangent_of = forward(ys, {x.node: identity(x)})
     with x.g.marking_gradient():
-        return [_jacobian_of(tangent_of.get(y.node), y, x, sparse,
-                             cost if i == diagonal else None, lower) for i, y in enumerate(ys)]
+        results = [_jacobian_of(tangent_of.get(y.node), y, x, sparse,
+                                cost if i == diagonal else None, lower) for i, y in enumerate(ys)]
+    if not sparse:  # what each result is the Jacobian of, for its matrix formula
+        x.g.cache.setdefault("jacobians", {}).update(
+            (r.node, (y.node, x.node)) for r, y in zip(results, ys))
+    return results
 
 
 def jacobian(y: Expr, wrt, sparse: bool = False):

@@ -510,11 +510,56 @@ def _form(exprs: list, form: str) -> str:
 
 def _translate(exprs: list, form: str, share: bool, keep_names: bool, symbols=None):
     """``(translator, values)`` for the expressions ``exprs`` of one graph; ``symbols`` maps
-    symgrad symbols (or their names) to the caller's SymPy values for them."""
+    symgrad symbols (or their names) to the caller's SymPy values for them.
+
+    In the matrix form a Jacobian (or Hessian) of more than two axes is the matrix ``M`` with
+    ``vec(dy) = M vec(dx)``: its directional derivative along a new symbol ``δ`` is
+    translated, then written as Kronecker products (:func:`_vec_map`)."""
     kind = _Elements if _form(exprs, form) == "elements" else _Matrices
     g = exprs[0].g
-    translator = kind(g, [e.node for e in exprs], share, keep_names, _given(g, exprs, symbols))
-    return translator, translator.run()
+    given = _given(g, exprs, symbols)
+    directions = [None] * len(exprs)
+    if kind is _Matrices:
+        exprs, directions = _directional(exprs, given)
+    translator = kind(g, [e.node for e in exprs], share, keep_names, given)
+    values = translator.run()
+    return translator, [v if d is None else _vec_map(_inlined(translator, v, d), d)
+                        for v, d in zip(values, directions)]
+
+
+def _directional(exprs: list, given: dict) -> tuple:
+    """``(expressions, directions)``: each recorded Jacobian ``∂y/∂x`` of more than two axes
+    replaced by ``jvp(y, x, δ)`` for a new symbol δ, its SymPy symbol put in ``given``."""
+    from .autodiff import jvp  # the derivative API sits above this bridge's helpers
+    out, directions = [], []
+    for e in exprs:
+        recorded = e.g.cache.get("jacobians", {}).get(e.node)
+        if e.ndim <= 2 or recorded is None:
+            out.append(e)
+            directions.append(None)
+            continue
+        y, x = (Expr(e.g, n) for n in recorded)
+        with e.g:
+            delta = symbol("δ", x.dims, x.dtype)
+        given[delta.node] = sympy.MatrixSymbol("δ", *_Matrices.rep(x.dims))
+        out.append(jvp(y, x, delta))
+        directions.append(given[delta.node])
+    return out, directions
+
+
+def _inlined(translator: _Translator, value, delta):
+    """``value`` with the replacement symbols that stand for expressions of ``delta`` put
+    back (and dropped from the replacements), so the formula is visibly linear in it."""
+    tainted, kept = [], []
+    for s, v in translator.replacements:
+        if v.has(delta) or any(v.has(t) for t, _ in tainted):
+            tainted.append((s, v))
+        else:
+            kept.append((s, v))
+    for s, v in reversed(tainted):
+        value = value.xreplace({s: v})
+    translator.replacements[:] = kept
+    return value
 
 
 def to_sympy(e, cse: bool = False, form: str = "auto",
@@ -562,7 +607,138 @@ def _classes():
                 return parent[0, 0]
             return self.func(parent, *self.indices)
 
-    return types.SimpleNamespace(Entry=Entry)
+    class Vec(sympy.MatrixExpr):
+        """``vec(A)``: the columns of ``A`` stacked into one column (the Matrix Cookbook's)."""
+
+        @property
+        def shape(self) -> tuple:
+            rows, cols = self.args[0].shape
+            return rows * cols, sympy.Integer(1)
+
+        def _entry(self, i, j, **kwargs):
+            rows = self.args[0].shape[0]
+            return self.args[0][i % rows, i // rows]
+
+        def _latex(self, printer) -> str:
+            return rf"\operatorname{{vec}}\left({printer._print(self.args[0])}\right)"
+
+    class Commutation(sympy.MatrixExpr):
+        """``K_{m,n}``, the permutation with ``vec(Aᵀ) = K_{m,n} vec(A)`` for A of m x n."""
+
+        @property
+        def shape(self) -> tuple:
+            m, n = self.args
+            return m * n, m * n
+
+        def _entry(self, i, j, **kwargs):
+            m, n = self.args
+            return sympy.Integer(int(j % m == i // n and j // m == i % n))
+
+        def _latex(self, printer) -> str:
+            m, n = (printer._print(a) for a in self.args)
+            return f"K_{{{m},{n}}}"
+
+    return types.SimpleNamespace(Entry=Entry, Vec=Vec, Commutation=Commutation)
+
+
+# -- Jacobians of and wrt matrices as matrices: vec(dY) = M vec(dX) -------------------------
+def _vec_map(e, v) -> "sympy.MatrixExpr":
+    """The matrix ``M`` with ``vec(e) = M vec(v)``, for a matrix expression ``e`` linear in
+    the matrix symbol ``v``, by ``vec(A V B) = (Bᵀ ⊗ A) vec(V)``, ``vec(Vᵀ) = K vec(V)``,
+    ``vec(A ∘ V) = diag(vec A) vec(V)`` and ``vec(s(V) C) = vec(C) (∂s/∂vec V)``.  The walk
+    is over the printed formula (a few nodes deep), not over a graph."""
+    from sympy.matrices.expressions.kronecker import kronecker_product
+    rows, cols = e.shape
+    if not e.has(v):
+        return sympy.ZeroMatrix(rows * cols, v.shape[0] * v.shape[1])
+    if e == v:
+        return sympy.Identity(rows * cols)
+    if isinstance(e, sympy.Transpose):
+        return _classes().Commutation(*e.arg.shape) * _vec_map(e.arg, v)
+    if isinstance(e, sympy.MatAdd):
+        return _grouped_sum([_vec_map(t, v) for t in e.args])
+    if isinstance(e, sympy.MatMul):
+        coeff, factors = e.as_coeff_matrices()
+        if coeff.has(v):  # a scalar linear in v times a constant matrix
+            rest = _chain(factors, None)
+            if rest.has(v):
+                raise _not_linear(e)
+            return _classes().Vec(rest) * _linear_form(coeff, v)
+        k, = _the_one(factors, v, e)
+        inner = factors[k]
+        left, right = _chain(factors[:k], inner.shape[0]), _chain(factors[k + 1:], inner.shape[1])
+        return coeff * kronecker_product(right.T, left) * _vec_map(inner, v)
+    if isinstance(e, sympy.HadamardProduct):
+        k, = _the_one(e.args, v, e)
+        others = [a for i, a in enumerate(e.args) if i != k]
+        weight = others[0] if len(others) == 1 else sympy.HadamardProduct(*others)
+        return sympy.DiagMatrix(_classes().Vec(weight)) * _vec_map(e.args[k], v)
+    raise _not_linear(e)
+
+
+def _linear_form(s, v) -> "sympy.MatrixExpr":
+    """The row ``r`` with ``s = r vec(v)``, for a scalar ``s`` linear in ``v``."""
+    if not s.has(v):
+        return sympy.ZeroMatrix(1, v.shape[0] * v.shape[1])
+    if isinstance(s, sympy.Add):
+        return _grouped_sum([_linear_form(t, v) for t in s.args])
+    if isinstance(s, sympy.Mul):
+        k, = _the_one(s.args, v, s)
+        return sympy.Mul(*(a for i, a in enumerate(s.args) if i != k)) * _linear_form(s.args[k], v)
+    if isinstance(s, sympy.Trace):  # tr(c L F R) = c vec((R L)ᵀ)ᵀ vec(F)
+        coeff, factors = (s.arg.as_coeff_matrices() if isinstance(s.arg, sympy.MatMul)
+                          else (sympy.Integer(1), [s.arg]))
+        k, = _the_one(factors, v, s)
+        if coeff.has(v):
+            raise _not_linear(s)
+        turned = _chain(factors[k + 1:] + factors[:k], factors[k].shape[1])
+        return coeff * _classes().Vec(turned.T).T * _vec_map(factors[k], v)
+    if isinstance(s, _classes().Entry):
+        return _vec_map(s.parent, v)
+    raise _not_linear(s)
+
+
+def _chain(factors: list, size):
+    """The matrix product of ``factors``; with none, the identity of ``size``."""
+    if not factors:
+        return sympy.Identity(size)
+    return factors[0] if len(factors) == 1 else sympy.MatMul(*factors)
+
+
+def _the_one(factors, v, e) -> list:
+    """``[k]``, the position of the only factor of ``e`` that holds ``v``."""
+    holding = [k for k, f in enumerate(factors) if f.has(v)]
+    if len(holding) != 1:
+        raise _not_linear(e)
+    return holding
+
+
+def _not_linear(e) -> UnsupportedError:
+    return UnsupportedError(f"to_sympy(form='matrix'): cannot write the derivative {e} as a "
+                            "Kronecker-product matrix; use form='elements' for small static shapes")
+
+
+def _grouped_sum(terms: list) -> "sympy.MatrixExpr":
+    """The sum, Kronecker products with the same left factor gathered, ``I ⊗ A + I ⊗ B =
+    I ⊗ (A + B)``, so no factor is written twice."""
+    from sympy.matrices.expressions.kronecker import kronecker_product
+    groups: dict = {}
+    others = []
+    for t in terms:
+        coeff, factors = t.as_coeff_matrices() if isinstance(t, sympy.MatMul) else (1, [t])
+        if len(factors) == 1 and isinstance(factors[0], sympy.KroneckerProduct) \
+                and len(factors[0].args) == 2:
+            left, right = factors[0].args
+            groups.setdefault(left, []).append(coeff * right)
+        else:
+            others.append(t)
+    merged = []
+    for left, rights in groups.items():
+        total = sympy.MatAdd(*rights).doit() if len(rights) > 1 else rights[0]
+        coeff, factors = (total.as_coeff_matrices() if isinstance(total, sympy.MatMul)
+                          else (sympy.Integer(1), [total]))
+        merged.append(coeff * kronecker_product(left, _chain(factors, None)))
+    return sympy.MatAdd(*merged, *others).doit()
 
 
 # -- LaTeX ----------------------------------------------------------------------------------
@@ -578,6 +754,11 @@ def _printer_class() -> type:
 
         def _print_DiagMatrix(self, expr) -> str:
             return rf"\operatorname{{diag}}\left({self._print(expr.args[0])}\right)"
+
+        def _print_MatMul(self, expr) -> str:  # - (A ⊗ B) K keeps its parentheses
+            if expr.could_extract_minus_sign():
+                return "- " + self._print(-expr)
+            return super()._print_MatMul(expr)
 
         def _print_MatrixElement(self, expr) -> str:
             if expr.parent.shape == (1, 1):  # the entry of a 1 x 1 product: the product
