@@ -359,6 +359,21 @@ class _Matrices(_Translator):
     number = staticmethod(lambda v: _number(v))
     hadamard = staticmethod(lambda *factors: _hadamard(*factors))
 
+    def finish(self, value):
+        return _softmax_rows(value) if isinstance(value, sympy.Basic) else value
+
+    def extreme(self, attrs: dict, x, kind: str):
+        """``Max`` or ``Min`` of the matrix ``x`` over the node's axes: per row, per column
+        or of all entries, laid out as the node's shape."""
+        axis = dict(attrs["params"])["axis"]
+        (dims,) = self.arg_dims(attrs)
+        if len(dims) == 1 or len(axis) == 2:
+            axis = None
+        else:
+            axis, = axis
+        value = _classes().Extreme(sympy.Symbol(kind), x, axis if axis is None else sympy.Integer(axis))
+        return self.orient(value, attrs["shape"])
+
     def scalar(self, value):
         """The entry of a 1 x 1 matrix expression: SymPy's, unless SymPy writes it out as a
         sum over the factors' entries, which is kept as the product (``yᵀ K⁻¹ y``)."""
@@ -638,7 +653,79 @@ def _classes():
             m, n = (printer._print(a) for a in self.args)
             return f"K_{{{m},{n}}}"
 
-    return types.SimpleNamespace(Entry=Entry, Vec=Vec, Commutation=Commutation)
+    class Extreme(sympy.MatrixExpr):
+        """The largest (``Max``) or smallest (``Min``) entry of each row (axis 1: a column),
+        of each column (axis 0: a row) or of the whole matrix (axis None: 1 x 1)."""
+
+        @property
+        def shape(self) -> tuple:
+            x, axis = self.args[1], self.args[2]
+            one = sympy.Integer(1)
+            return {1: (x.shape[0], one), 0: (one, x.shape[1])}.get(axis, (one, one))
+
+        def _entry(self, i, j, **kwargs):
+            kind, x, axis = self.args
+            rows, cols = x.shape
+            if axis == 1:
+                return getattr(sympy, kind.name)(*(x[i, c] for c in range(cols)))
+            if axis == 0:
+                return getattr(sympy, kind.name)(*(x[r, j] for r in range(rows)))
+            return getattr(sympy, kind.name)(*(x[r, c] for r in range(rows) for c in range(cols)))
+
+        def _latex(self, printer) -> str:
+            kind, x, axis = self.args
+            where = {1: r"\text{row}", 0: r"\text{col}"}.get(axis, "")
+            return rf"\{kind.name.lower()}_{{{where}}}\left({printer._print(x)}\right)"
+
+    class Softmax(sympy.MatrixExpr):
+        """``softmax`` of each row: ``diag((e^Z 𝟙)^{∘-1}) e^Z``."""
+
+        @property
+        def shape(self) -> tuple:
+            return self.args[0].shape
+
+        def _entry(self, i, j, **kwargs):
+            z = self.args[0]
+            return sympy.exp(z[i, j]) / sum(sympy.exp(z[i, c]) for c in range(z.shape[1]))
+
+        def _latex(self, printer) -> str:
+            return rf"\operatorname{{softmax}}\left({printer._print(self.args[0])}\right)"
+
+    return types.SimpleNamespace(Entry=Entry, Vec=Vec, Commutation=Commutation, Extreme=Extreme,
+                                 Softmax=Softmax)
+
+
+def _softmax_rows(value):
+    """``value`` with ``diag(h ∘ (E 𝟙)^{∘-1}) E`` written ``diag(h) softmax(Z)`` where
+    ``E = e^{Z - c 𝟙ᵀ}``: the rows normalised, the shift (any column c: the max that keeps
+    exp from overflowing) left out, as softmax does not see it."""
+    from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+
+    def is_exp(e) -> bool:
+        return isinstance(e, ElementwiseApplyFunction) and \
+            e.function.expr == sympy.exp(e.function.variables[0])
+
+    def unshifted(z):
+        terms = z.args if isinstance(z, sympy.MatAdd) else (z,)
+        kept = [t for t in terms if _spread(-t, 1) is None]
+        return sympy.MatAdd(*kept) if len(kept) > 1 else kept[0]
+
+    def fold(product):
+        args = list(product.args)
+        for i in range(len(args) - 1):
+            diagonal, e = args[i], args[i + 1]
+            if not isinstance(diagonal, sympy.DiagMatrix) or not is_exp(e):
+                continue
+            h = diagonal.args[0]
+            factors = list(h.args) if isinstance(h, sympy.HadamardProduct) else [h]
+            norm = sympy.HadamardPower(e * sympy.OneMatrix(e.shape[1], 1), -1)
+            if norm in factors:
+                factors.remove(norm)
+                rest = [sympy.DiagMatrix(_entrywise(factors))] if factors else []
+                args[i:i + 2] = rest + [_classes().Softmax(unshifted(e.expr))]
+                return sympy.MatMul(*args)
+        return product
+    return value.replace(lambda e: isinstance(e, sympy.MatMul), fold)
 
 
 # -- Jacobians of and wrt matrices as matrices: vec(dY) = M vec(dX) -------------------------
@@ -655,6 +742,9 @@ def _vec_map(e, v) -> "sympy.MatrixExpr":
         return sympy.Identity(rows * cols)
     if isinstance(e, sympy.Transpose):
         return _classes().Commutation(*e.arg.shape) * _vec_map(e.arg, v)
+    if isinstance(e, sympy.DiagMatrix):  # diag(u) = I ∘ (u 𝟙ᵀ)
+        return _vec_map(sympy.HadamardProduct(sympy.Identity(rows),
+                                              e.args[0] * sympy.OneMatrix(1, rows)), v)
     if isinstance(e, sympy.MatAdd):
         return _grouped_sum([_vec_map(t, v) for t in e.args])
     if isinstance(e, sympy.MatMul):

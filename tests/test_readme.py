@@ -110,3 +110,12 @@ def test_newton_example(capsys):
     np.testing.assert_allclose(z[:n * n], 1.0, rtol=1e-10)
     np.testing.assert_allclose(z[n * n:], 3.4, rtol=1e-10)
     assert capsys.readouterr().out.startswith("12 colors for 2048 unknowns")
+
+
+def test_matrix_calculus_example(capsys):
+    namespace: dict = {}
+    exec(block("Matrix calculus"), namespace)  # noqa: S102 - our README
+    printed = capsys.readouterr().out.splitlines()
+    expected = [line.lstrip("# ") for line in block("Matrix calculus").splitlines()
+                if line.startswith("# ")]
+    assert printed == expected

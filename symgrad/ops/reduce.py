@@ -109,6 +109,7 @@ def _max_sympy(x: np.ndarray, axis: tuple, keepdims: bool, extreme: str = "Max")
 
 
 register(Op("max", _reduce_infer("max"), np.max, sympy=_max_sympy,
+            sympy_matrix=lambda tr, attrs, x: tr.extreme(attrs, x, "Max"),
             vjp=(lambda g, out, x, axis, keepdims:
                  _unreduce(g, x, axis, keepdims) * _max_share(out, x, axis, keepdims),),
             jvp=lambda tangents, out, x, axis, keepdims: apply(
@@ -206,6 +207,7 @@ def softmax(x, axis=None) -> Expr:
 # min shares max's rules: the gradient goes to the entries equal to the result, ties share it.
 register(Op("min", _reduce_infer("min"), np.min,
             sympy=lambda x, axis, keepdims: _max_sympy(x, axis, keepdims, "Min"),
+            sympy_matrix=lambda tr, attrs, x: tr.extreme(attrs, x, "Min"),
             vjp=REGISTRY["max"].vjp, jvp=REGISTRY["max"].jvp, batch=_batch_reduce("min"),
             samples=_REDUCE_SAMPLES, sparsity="reduce", curvature=(), doc="minimum over axes"))
 
