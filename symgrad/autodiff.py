@@ -15,6 +15,7 @@ from .forward import forward
 from .graph import common_graph
 from .ops.band import band_of
 from .ops.banded import Banded, identity
+from .ops.contraction import Contraction, contract
 from .ops.shape import broadcast_to, fill, stack, zeros_like
 from .reverse import backprop
 from .sparsity import (colored_jacobian, distance2_coloring, hessian_sparsity, jacobian_sparsity,
@@ -169,6 +170,8 @@ def _jacobian_of(t, y: Expr, x: Expr, sparse: bool, cost: Expr | None = None,
     scipy.sparse matrix: banded where the tangent kept its bands, else (for fixed sizes)
     evaluated compressed by colors of its exact pattern: a star coloring where ``y`` is the
     gradient of ``cost`` wrt ``x`` (a Hessian), ``lower`` keeping the lower triangle."""
+    if isinstance(t, Contraction):
+        t = contract(t, y, seeds_first=False)
     if t is None and sparse or isinstance(t, Banded) and not lower:
         return band_of(t or Banded({}, x.dims), y, sparse)
     fixed = all(isinstance(d, int) for d in y.dims + x.dims)

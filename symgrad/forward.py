@@ -9,15 +9,19 @@ zero and costs nothing).  A tangent is one of
   The jvp rules are written for one tangent; applied to a Batched one, every op they build
   runs its batching rule, so one rule serves both (``sg.jacobian``, ``sg.hessian``);
 - a :class:`~symgrad.ops.banded.Banded` batch: the seeds of an array kept as a band while
-  the ops' band rules allow, densified for the jvp rule where one answers LOST.
+  the ops' band rules allow, densified for the jvp rule where one answers LOST;
+- a :class:`~symgrad.ops.contraction.Contraction`: the seeds of a matrix as sums of einsum
+  products, taken up where their band is lost and densified where the contraction is.
 """
 from __future__ import annotations
 
 from .errors import UnsupportedError
 from .expr import Batched, Expr, as_expr
 from .op import REGISTRY
+from .ops import contraction
 from .ops.band import dense
 from .ops.banded import LOST, Banded
+from .ops.contraction import Contraction
 from .ops.shape import broadcast_to
 
 
@@ -49,13 +53,20 @@ def forward(outputs: list, seeds: dict, known: dict | None = None) -> dict:
 
 
 def push(op, tangents: list, out: Expr, args: list, params: dict):
-    """One node's tangent: banded while its band rule allows, else its jvp rule's."""
+    """One node's tangent: banded while its band rule allows, then held as a contraction
+    while its contraction rule allows, else its jvp rule's."""
     if any(isinstance(t, Banded) for t in tangents):
-        banded = op.band is not None and all(t is None or isinstance(t, Banded) for t in tangents)
-        t = op.band(tangents, out, *args, **params) if banded else LOST
+        t = _structured(op.band, Banded, tangents, out, args, params)
         if t is not LOST:
             return t
-        tangents = [dense(t, x) if isinstance(t, Banded) else t for t, x in zip(tangents, args)]
+        tangents = [(contraction.from_band(t, x) or dense(t, x)) if isinstance(t, Banded) else t
+                    for t, x in zip(tangents, args)]
+    if any(isinstance(t, Contraction) for t in tangents):
+        t = _structured(op.contraction, Contraction, tangents, out, args, params)
+        if t is not LOST:
+            return t
+        tangents = [contraction.dense(t, x) if isinstance(t, Contraction) else t
+                    for t, x in zip(tangents, args)]
     rule = op.jvp_rule()
     if rule is None:
         if op.differentiable:
@@ -66,6 +77,13 @@ def push(op, tangents: list, out: Expr, args: list, params: dict):
         return None
     batch = next((t for t in tangents if isinstance(t, Batched)), None)
     return fit_tangent(as_expr(result, out), out, batch)
+
+
+def _structured(rule, kind: type, tangents: list, out: Expr, args: list, params: dict):
+    """``rule``'s tangent where every tangent is of ``kind`` (or zero), else LOST."""
+    if rule is None or not all(t is None or isinstance(t, kind) for t in tangents):
+        return LOST
+    return rule(tangents, out, *args, **params)
 
 
 def fit_tangent(t: Expr, out: Expr, batch: Batched | None) -> Expr:

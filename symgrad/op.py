@@ -17,7 +17,9 @@ An op's rules, side by side (every pass reads these fields and nothing else abou
   go through the batching rules, never through the jvp rule itself.
 - ``batch``: ``(nb, batched, *args, **params) -> Expr``: the op applied to arguments of which
   those flagged in ``batched`` carry ``nb`` leading batch axes (see :class:`symgrad.expr.Batched`).
-- ``band``: the structure rule for banded batches of tangents (:mod:`symgrad.ops.band`).
+- ``band``: the structure rule for banded batches of tangents (:mod:`symgrad.ops.band`);
+  ``contraction``: the rule for batches held as sums of einsum products
+  (:mod:`symgrad.ops.contraction`), both answering ``LOST`` where the structure ends.
 - ``sparsity``: which argument entries each output entry reads with a structurally nonzero
   derivative (:mod:`symgrad.sparsity`): ``"elementwise"`` (with broadcasting; the default
   of elementwise ops), ``"entries"`` (each output entry is one argument entry or zero:
@@ -60,7 +62,8 @@ class Op:
                  *, emit: Callable | None = None, infix: str | None = None,
                  partials: tuple | None = None, vjp: tuple | None = None,
                  jvp: Callable | None = None, batch: Callable | None = None,
-                 band: Callable | None = None, sparsity=None, curvature="all",
+                 band: Callable | None = None, contraction: Callable | None = None,
+                 sparsity=None, curvature="all",
                  sympy=None, sympy_matrix: Callable | None = None,
                  elementwise: bool = False, commutative: bool = False,
                  sum_signs: tuple | None = None, moves: bool = False,
@@ -80,6 +83,7 @@ class Op:
         self.jvp = jvp
         self.batch = batch
         self.band = band
+        self.contraction = contraction
         self.sparsity = sparsity or ("elementwise" if elementwise else None)
         self.curvature = curvature
         self.sympy = sympy

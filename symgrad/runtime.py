@@ -213,6 +213,21 @@ def _matrix_diagonals(offsets, v: int, x: int) -> tuple:
     return tuple(places)
 
 
+EINSUM_INTERMEDIATE = 1 << 24  # entries an intermediate of a contraction may have
+
+
+def einsum(subscripts: str, *xs):
+    """``np.einsum`` contracting pairwise in NumPy's greedy order (BLAS where it can), with
+    intermediates larger than the operands allowed (NumPy's default refuses them, and then
+    contracts a whole batch in one slow loop); never a view of its operand."""
+    if len(xs) > 2:
+        return np.einsum(subscripts, *xs, optimize=("greedy", EINSUM_INTERMEDIATE))
+    if len(xs) == 2:
+        return np.einsum(subscripts, *xs, optimize=True)
+    out = np.einsum(subscripts, *xs)
+    return out.copy() if np.shares_memory(out, xs[0]) else out
+
+
 def band(*coefs, offsets, vdims, xdims):
     """``out[..., i, k] = Σ_j coefs[j][..., i] · [k = i + offsets[j]]``, shape lead + V + X.
 

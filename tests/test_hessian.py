@@ -2,6 +2,7 @@
 differences of compiled gradients and against closed forms written by hand."""
 from __future__ import annotations
 
+import functools
 import sys
 
 import numpy as np
@@ -11,6 +12,8 @@ from hypothesis import strategies as st
 
 import symgrad as sg
 from symgrad.check import central_difference
+
+from conftest import check_grads
 
 
 
@@ -297,3 +300,55 @@ def test_jacobian_shapes_and_identity(rng):
     assert jx.dims == (2, 2, 3)
     _close(jx.eval({X: np.zeros((2, 3))}), np.repeat(np.eye(2)[:, :, None], 3, axis=2), tol=0)
     assert sg.jacobian(sg.sum(X), sg.scalar("free")).dims == ()
+
+
+# -- Hessians and Jacobians wrt matrices: contraction batches ---------------------------------
+def _matrix_cases():
+    """Functions of a matrix W whose seeds pass ``@``, transposes, sums and elementwise ops."""
+    W = sg.matrix("W", (3, 4))
+    A, B, x, y = sg.matrix("A", (2, 3)), sg.matrix("B", (4, 2)), sg.vector("x", 4), sg.vector("y", 3)
+    X = sg.matrix("X", ("n", 3))
+    hidden = sg.tanh(X @ W + sg.vector("b", 4))
+    return W, {
+        "network": sg.sum((hidden @ B - sg.matrix("Y", ("n", 2))) ** 2),
+        "A W B": sg.sum(sg.sin(A @ W @ B)),
+        "W x and y W": sg.sum(sg.exp(W @ x) * (y @ W @ x)),
+        "W Wᵀ W (both operands)": sg.sum((W @ W.T @ W) ** 2),
+        "transpose and sum": sg.sum(sg.cos(sg.sum(W.T * sg.exp(W.T), axis=1)) * x),
+        "eight products (dense after)": sg.sum(functools.reduce(
+            lambda m, _: sg.tanh(m @ sg.matrix("C", (4, 4))), range(9), W)),
+    }
+
+
+@pytest.mark.parametrize("case", list(_matrix_cases()[1]))
+def test_hessians_wrt_a_matrix_match_differences(case, rng):
+    W, cases = _matrix_cases()
+    f = cases[case]
+    symbols = sorted((n for n in f.g.ancestors([f.node]) if f.g[n]["op"] == "symbol"))
+    values = {}
+    for node in symbols:
+        s = sg.Expr(f.g, node)
+        shape = tuple(5 if d == "n" else d for d in s.dims)
+        values[s] = rng.standard_normal(shape) * (0.5 if s.name == "C" else 1.0)
+    check_grads(f, W, values)
+
+
+def test_the_network_hessian_wrt_w1_has_no_batch_of_seed_matrices():
+    """Through ``X @ W1`` the 12 seeds stay einsum factors: no array in the graph has both
+    the batch axis n and more than two axes (a dense batch would be (3, 4, n, 4))."""
+    W, cases = _matrix_cases()
+    f = cases["network"]
+    h = sg.hessian(f, W)
+    shapes = [f.g[n]["shape"] for n in f.g.ancestors([h.node])]
+    assert h.dims == (3, 4, 3, 4)
+    assert not [s for s in shapes if "n" in s and len(s) > 2]
+    assert any(f.g[n]["op"] == "einsum" for n in f.g.ancestors([h.node]))
+
+
+def test_jacobian_of_a_matrix_product_wrt_a_matrix(rng):
+    A, X, B = sg.matrix("A", (2, 3)), sg.matrix("X", (3, 4)), sg.matrix("B", (4, 5))
+    J = sg.jacobian(A @ X @ B, X)
+    a, b = rng.standard_normal((2, 3)), rng.standard_normal((4, 5))
+    expected = np.einsum("ik,lj->ijkl", a, b)  # ∂(A X B)[i, j] / ∂X[k, l] = A[i, k] B[l, j]
+    np.testing.assert_allclose(sg.function([A, X, B], J)(a, rng.standard_normal((3, 4)), b),
+                               expected, rtol=1e-13)

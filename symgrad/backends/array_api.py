@@ -186,6 +186,9 @@ class Runtime:
             d *= 2
         return xp.moveaxis(B[::-1] if reverse else B, 0, axis)
 
+    def einsum(self, subscripts, *xs):
+        return self.xp.einsum(subscripts, *xs)
+
     def band(self, *coefs, offsets, vdims, xdims):
         """``out[..., i, k] = Σ_j coefs[j][..., i] · [k = i + offsets[j]]``, shape lead + V + X."""
         xp = self.xp

@@ -11,11 +11,12 @@ from ..errors import SymgradError
 from ..expr import Expr, apply, as_expr
 from ..op import Op, register
 from .banded import same_band
+from .contraction import same_contraction
 
 register(Op("name", lambda x, name: (x.dims, x.dtype), lambda x, name: x,
             emit=lambda args, params, ctx: args[0], vjp=(lambda g, out, x, name: g,),
             jvp=lambda tangents, out, x, name: tangents[0],
-            batch=lambda nb, batched, x, name: x, band=same_band,
+            batch=lambda nb, batched, x, name: x, band=same_band, contraction=same_contraction,
             sympy=lambda x, name: x, sympy_matrix=lambda tr, attrs, x: x, label=lambda name: name,
             view=True, samples=((((2, 3),), dict(name="s")),),
             sparsity="entries", curvature=(),

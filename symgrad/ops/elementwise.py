@@ -37,6 +37,7 @@ from ..expr import Expr, apply, as_expr, constant, expr_method, is_constant
 from ..lazy import sympy
 from ..op import REGISTRY, Masked, Op, register
 from .banded import LOST, banded, elementwise_band
+from .contraction import elementwise_contraction
 from .shape import elementwise_batch
 
 _ARG_NAMES = ("arg0", "arg1", "arg2")  # operand names in broadcasting errors
@@ -71,6 +72,8 @@ def elementwise(name, impl, partials=None, sympy_fn=None, *, arity=None, kind="f
             elementwise=True, differentiable=differentiable, **fields)
     if partials is not None and op.band is None:
         op.band = elementwise_band(op)
+    if partials is not None and op.contraction is None:
+        op.contraction = elementwise_contraction(op)
     register(op, replace=replace)
     return op
 

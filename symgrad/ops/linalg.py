@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dims as D
+from .. import runtime
 from ..dtypes import result_dtype
 from ..errors import ShapeError, UnsupportedError
 from ..expr import Batched, Expr, apply, as_expr, expr_method
@@ -13,6 +14,7 @@ from ..lazy import sympy
 from ..op import Op, register
 from .band import band
 from .banded import LOST
+from .contraction import Term, made
 from .shape import FULL, broadcast_to, expand_dims, lift, reshape, stack
 
 
@@ -100,6 +102,33 @@ def _matmul_band(tangents, out, a, b):
     return Batched(transpose(a * tb.bands[(0,)]), 1)
 
 
+def _matmul_contraction(tangents, out, a, b):
+    """``ȧ @ b + a @ ḃ`` for matrices and vectors: the other operand joins each term with a
+    fresh letter for its free axis, sharing the letter of the contracted one."""
+    if a.ndim > 2 or b.ndim > 2:
+        return LOST
+    terms, xdims = [], None
+    for k, t in enumerate(tangents):
+        if t is None:
+            continue
+        xdims = t.xdims
+        for term in t.terms:
+            free = term.fresh(t.seeds)
+            if free is None:
+                return LOST
+            if k == 0:  # ȧ @ b: b's rows meet ȧ's last axis
+                inner = term.out[-1]
+                factor = inner + free if b.ndim == 2 else inner
+                kept = term.out[:-1] + (free if b.ndim == 2 else "")
+                terms.append(Term(term.factors + ((b, factor),), kept))
+            else:  # a @ ḃ: a's last axis meets ḃ's first
+                inner = term.out[0]
+                factor = free + inner if a.ndim == 2 else inner
+                kept = (free if a.ndim == 2 else "") + term.out[1:]
+                terms.append(Term(term.factors + ((a, factor),), kept))
+    return made(terms, xdims)
+
+
 def _matmul_matrix(tr, attrs, a, b):
     da, db = tr.arg_dims(attrs)
     if len(da) == 1 and len(db) == 1:
@@ -138,7 +167,8 @@ def _matmul_sparsity(position, shapes, out_shape, params, values):
 
 register(Op("matmul", _matmul_infer, np.matmul, infix="@",
             vjp=(_matmul_vjp_a, _matmul_vjp_b), jvp=_matmul_jvp, batch=_matmul_batch,
-            band=_matmul_band, sympy_matrix=_matmul_matrix, sparsity=_matmul_sparsity,
+            band=_matmul_band, contraction=_matmul_contraction, sympy_matrix=_matmul_matrix,
+            sparsity=_matmul_sparsity,
             curvature=lambda shapes, out_shape, params:
             [(0, 1, _matmul_terms(shapes, out_shape, params))],
             samples=tuple(((sa, sb), {}) for sa, sb in [
@@ -174,6 +204,9 @@ register(Op("transpose", _transpose_infer, np.transpose, emit=_transpose_emit,
             jvp=lambda tangents, out, x, axes: apply("transpose", tangents[0], axes=axes),
             batch=lambda nb, batched, x, axes: apply(
                 "transpose", x, axes=tuple(range(nb)) + tuple(a + nb for a in axes)),
+            contraction=lambda tangents, out, x, axes: made(
+                [Term(t.factors, "".join(t.out[i] for i in axes)) for t in tangents[0].terms],
+                tangents[0].xdims),
             sympy_matrix=lambda tr, attrs, x: x.T, moves=True, view=True,
             samples=((((2, 3),), dict(axes=(1, 0))), (((2, 3, 4),), dict(axes=(1, 2, 0)))),
             sparsity="entries", curvature=(),
@@ -264,8 +297,11 @@ def _einsum_infer(*xs, subscripts):
 
 
 def _einsum_emit(args, params, ctx):
-    optimize = ", optimize=True" if len(args) > 1 else ""
-    return f"np.einsum({params['subscripts']!r}, {', '.join(args)}{optimize})"
+    """Two operands: NumPy's einsum (one BLAS product where it can); one or more than two:
+    the runtime's (a copy, never a view; a contraction order with large intermediates)."""
+    if len(args) == 2:
+        return f"np.einsum({params['subscripts']!r}, {', '.join(args)}, optimize=True)"
+    return f"rt.einsum({params['subscripts']!r}, {', '.join(args)})"
 
 
 class _EinsumVJP:
@@ -396,8 +432,7 @@ def _einsum_curvature(shapes, out_shape, params):
             for a in range(len(entries)) for b in range(a + 1, len(entries))]
 
 
-register(Op("einsum", _einsum_infer, lambda *xs, subscripts: np.einsum(
-                subscripts, *xs, optimize=len(xs) > 1),
+register(Op("einsum", _einsum_infer, lambda *xs, subscripts: runtime.einsum(subscripts, *xs),
             emit=_einsum_emit, vjp=_EinsumVJP(), jvp=_einsum_jvp, batch=_einsum_batch,
             sympy_matrix=_einsum_matrix, sparsity=_einsum_sparsity, curvature=_einsum_curvature,
             samples=tuple((shapes, dict(subscripts=s)) for shapes, s in [

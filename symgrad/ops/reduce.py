@@ -18,6 +18,8 @@ from ..errors import ShapeError, SymgradError
 from ..expr import Expr, apply, as_expr, constant, expr_method
 from ..lazy import sympy
 from ..op import REGISTRY, Op, register
+from .banded import LOST
+from .contraction import Term, made
 from .elementwise import equal, exp, indicator, log, sqrt, stop_gradient, where
 from .shape import (FULL, broadcast_to, concatenate, elementwise_batch, expand_dims, fill,
                     reshape, sum_to)
@@ -87,12 +89,22 @@ _REDUCE_SAMPLES = ((((2, 3, 4),), dict(axis=(1,), keepdims=False)),
                    (((2, 3, 4),), dict(axis=(0, 2), keepdims=True)),
                    (((3,),), dict(axis=(0,), keepdims=False)))
 
+def _sum_contraction(tangents, out, x, axis, keepdims):
+    """Summing over axes drops their letters (kept dims would need size-1 axes: lost)."""
+    if keepdims:
+        return LOST
+    (t,) = tangents
+    return made([Term(term.factors, "".join(c for i, c in enumerate(term.out) if i not in axis))
+                 for term in t.terms], t.xdims)
+
+
 register(Op("sum", _reduce_infer("sum"), np.sum,
             vjp=(lambda g, out, x, axis, keepdims:
                  broadcast_to(_unreduce(g, x, axis, keepdims), x.dims),),
             jvp=lambda tangents, out, x, axis, keepdims:
             apply("sum", tangents[0], axis=axis, keepdims=keepdims),
-            batch=_batch_reduce("sum"), sympy_matrix=_sum_matrix, moves=True,
+            batch=_batch_reduce("sum"), contraction=_sum_contraction, sympy_matrix=_sum_matrix,
+            moves=True,
             samples=_REDUCE_SAMPLES, sparsity="reduce", curvature=(), doc="sum over axes"))
 
 
