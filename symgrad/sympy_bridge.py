@@ -371,7 +371,9 @@ class _Matrices(_Translator):
             axis = None
         else:
             axis, = axis
-        value = _classes().Extreme(sympy.Symbol(kind), x, axis if axis is None else sympy.Integer(axis))
+        value = _classes().Extreme(sympy.Symbol(kind), x, sympy.Integer(-1 if axis is None else axis))
+        if not attrs["shape"]:
+            return _classes().Entry(value, 0, 0)
         return self.orient(value, attrs["shape"])
 
     def scalar(self, value):
@@ -655,7 +657,7 @@ def _classes():
 
     class Extreme(sympy.MatrixExpr):
         """The largest (``Max``) or smallest (``Min``) entry of each row (axis 1: a column),
-        of each column (axis 0: a row) or of the whole matrix (axis None: 1 x 1)."""
+        of each column (axis 0: a row) or of the whole matrix (axis -1: 1 x 1)."""
 
         @property
         def shape(self) -> tuple:
@@ -674,8 +676,8 @@ def _classes():
 
         def _latex(self, printer) -> str:
             kind, x, axis = self.args
-            where = {1: r"\text{row}", 0: r"\text{col}"}.get(axis, "")
-            return rf"\{kind.name.lower()}_{{{where}}}\left({printer._print(x)}\right)"
+            where = {1: r"_{\text{row}}", 0: r"_{\text{col}}"}.get(int(axis), "")
+            return rf"\{kind.name.lower()}{where}\left({printer._print(x)}\right)"
 
     class Softmax(sympy.MatrixExpr):
         """``softmax`` of each row: ``diag((e^Z 𝟙)^{∘-1}) e^Z``."""

@@ -77,7 +77,7 @@ def evaluate(e, env: dict):
         return commutation(size(e.args[0]), size(e.args[1]))
     if kind == "Extreme":
         reduce = {"Max": np.max, "Min": np.min}[e.args[0].name]
-        axis = None if e.args[2] is None or not e.args[2].is_Integer else int(e.args[2])
+        axis = None if e.args[2] == -1 else int(e.args[2])
         return reduce(ev(e.args[1]), axis=axis, keepdims=True)
     if kind == "Softmax":
         z = ev(e.args[0])
@@ -314,3 +314,19 @@ def test_the_quadratic_forms_hessian_compiles_to_a_plus_its_transpose():
     body = [line.strip() for line in source.splitlines() if re.match(r"\s*t\d+ = ", line)]
     assert len(body) == 2, source
     assert re.fullmatch(r"(t\d+) = a0\.T", body[0]) and body[1].endswith(" = a0 + " + body[0].split()[0])
+
+
+def test_jacobians_print_as_diagonal_matrices_and_evaluate_right(rng):
+    """Jacobians of elementwise maps are diag(·); softmax's (shift by the max included) and
+    the max reductions' formulas evaluate to the compiled values."""
+    x, A = sg.vector("x", "n"), sg.matrix("A", ("m", "n"))
+    assert sg.latex(sg.jacobian(sg.exp(x), x)) == r"\operatorname{diag}\left(e^{x}\right)"
+    assert sg.latex(sg.jacobian(sg.tanh(A @ x), x)) == \
+        r"\operatorname{diag}\left(- \tanh{\left(A x \right)}^{\circ {2}} + \mathbb{1}\right) A"
+    assert sg.latex(sg.max(A, axis=1)) == r"\max_{\text{row}}\left(A\right)"
+    values = {"x": rng.standard_normal((3, 1)), "A": rng.standard_normal((6, 3)), **SIZES}
+    for e in (sg.jacobian(sg.softmax(x), x), sg.jacobian(sg.sigmoid(A @ x) * (A @ x), x),
+              sg.max(A, axis=1), sg.min(A, axis=0), sg.max(A) * x):
+        compiled = sg.function([x, A], e)(values["x"].ravel(), values["A"])
+        printed = evaluate(sg.to_sympy(e, form="matrix"), values)
+        np.testing.assert_allclose(np.reshape(printed, np.shape(compiled)), compiled, rtol=1e-12)
