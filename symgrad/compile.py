@@ -23,6 +23,7 @@ import heapq
 import itertools
 import linecache
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
@@ -714,6 +715,20 @@ def _body(g, order: list, inputs: list, outputs: list, backend: Backend, *, dim_
     out_nodes = {e.node for e in outputs}
     for node in out_nodes:
         last_use[node] = math.inf
+    # a matrix transpose read once is written where it is read (``a0 + a0.T``): its argument
+    # lives until then
+    uses = Counter(a for node in computed for a in view[node]["args"])
+    inlined = set()
+    for node in computed:
+        if g[node]["op"] == "transpose" and uses[node] == 1 and node not in group_of \
+                and node not in out_nodes:
+            ctx.node = node
+            if backend.emit(REGISTRY["transpose"], ["x"], dict(g[node]["params"]), ctx,
+                            None) == "x.T":
+                inlined.add(node)
+    for node in sorted(inlined, reverse=True):  # the outer of two nested transposes first
+        arg = g[node]["args"][0]
+        last_use[arg] = max(last_use[arg], last_use[node])
     reuse, release = {}, {}
     if backend.buffers:
         reuse = _plan_buffers(computed, view, out_nodes, last_use)
@@ -730,11 +745,15 @@ def _body(g, order: list, inputs: list, outputs: list, backend: Backend, *, dim_
             code = backend.emit(op, args, dict(attrs["params"]), ctx, out)
         else:
             code = out or f"np.empty({ctx.shape(attrs['shape'])}, {ctx.dtype})"
-        lines.append(f"    {names[node]} = {code}")
+        if node in inlined:
+            names[node] = code
+        else:
+            lines.append(f"    {names[node]} = {code}")
         if group is not None and node == group.outputs[-1]:
             lines += group.lines(names, ctx)
-        if step in release:
-            lines.append(f"    del {', '.join(names[n] for n in release[step])}")
+        dead = [names[n] for n in release.get(step, ()) if n not in inlined]
+        if dead:
+            lines.append(f"    del {', '.join(dead)}")
     roots: set = set()
     input_nodes = {x.node for x in inputs}
     results = [_output_code(g, e.node, names, input_nodes, roots) for e in outputs]
