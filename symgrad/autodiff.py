@@ -18,8 +18,8 @@ from .ops.banded import Banded, identity
 from .ops.contraction import Contraction, contract
 from .ops.shape import broadcast_to, fill, stack, zeros_like
 from .reverse import backprop
-from .sparsity import (colored_jacobian, distance2_coloring, hessian_sparsity, jacobian_sparsity,
-                       symmetric_coloring)
+from .sparsity import (colored_jacobian, distance2_coloring, fixed_sizes, hessian_sparsity,
+                       jacobian_sparsity, symmetric_coloring)
 from .trees import LEAF, TreeDef, tree_flatten, tree_unflatten
 
 
@@ -174,16 +174,15 @@ def _jacobian_of(t, y: Expr, x: Expr, sparse: bool, cost: Expr | None = None,
         t = contract(t, y, seeds_first=False)
     if t is None and sparse or isinstance(t, Banded) and not lower:
         return band_of(t or Banded({}, x.dims), y, sparse)
-    fixed = all(isinstance(d, int) for d in y.dims + x.dims)
-    if sparse and fixed and cost is not None:
-        pattern = hessian_sparsity(cost, x)
-        return colored_jacobian(y, x, pattern, symmetric_coloring(pattern), True, lower)
-    if sparse and fixed:
+    if sparse and fixed_sizes(cost if cost is not None else y, x):
+        if cost is not None:
+            pattern = hessian_sparsity(cost, x)
+            return colored_jacobian(y, x, pattern, symmetric_coloring(pattern), True, lower)
         pattern = jacobian_sparsity(y, x)
         return colored_jacobian(y, x, pattern, distance2_coloring(pattern))
     if lower:
-        raise ShapeError(f"hessian: lower=True needs fixed sizes, got the shape "
-                         f"{D.fmt_shape(x.dims)}")
+        raise ShapeError(f"hessian: lower=True needs fixed sizes from x (shape "
+                         f"{D.fmt_shape(x.dims)}) to the cost")
     if t is None:
         return fill(y.dims + x.dims, 0.0, y.dtype, y.g)
     if isinstance(t, Batched):

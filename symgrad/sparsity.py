@@ -149,6 +149,21 @@ def _terms(first: Rows, second: Rows, size: int, n: int, terms: tuple) -> Rows:
 
 
 # -- the walk -----------------------------------------------------------------------------
+def _named_size(g, nodes) -> tuple | None:
+    """``(node, size)`` for a node of ``nodes`` with a named size, else None."""
+    for node in sorted(nodes):
+        for d in g[node]["shape"]:
+            if not isinstance(d, int):
+                return node, d
+    return None
+
+
+def fixed_sizes(y: Expr, x: Expr) -> bool:
+    """True when every value from ``x`` to ``y`` has a fixed shape (patterns can be read)."""
+    g = y.g
+    return _named_size(g, g.descendants([x.node], g.ancestors([y.node])) | {x.node, y.node}) is None
+
+
 def _walk(y: Expr, x: Expr, second: bool) -> tuple:
     """``(G, S)`` of ``y`` wrt ``x`` (S None unless ``second``)."""
     g = y.g
@@ -156,13 +171,14 @@ def _walk(y: Expr, x: Expr, second: bool) -> tuple:
         raise ArgumentError("sparsity: y and x belong to different graphs")
     if g[x.node]["op"] != "symbol":
         raise ArgumentError(f"sparsity: x must be a symbol, got {x!r}")
-    sizes = [d for d in x.dims + y.dims if not isinstance(d, int)]
-    if sizes:
-        raise ShapeError(f"sparsity: patterns need fixed sizes; the shapes {x.dims} and "
-                         f"{y.dims} have the named size {sizes[0]!r}")
-    n = _size(x)
     within = g.ancestors([y.node])
     reached = g.descendants([x.node], within)
+    named = _named_size(g, reached | {x.node, y.node})
+    if named is not None:
+        node, d = named
+        raise ShapeError(f"sparsity: patterns need fixed sizes; {Expr(g, node)!r} between x "
+                         f"and y has the named size {d!r}")
+    n = _size(x)
     patterns = {x.node: (Rows(np.arange(n + 1, dtype=np.int64), np.arange(n, dtype=np.int64)),
                          Rows.empty(n) if second else None)}
     for node in sorted(reached - {x.node}):

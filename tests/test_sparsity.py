@@ -201,3 +201,17 @@ def test_lower_needs_sparse_and_one_wrt():
         sg.hessian(sg.sum(x ** 3), x, lower=True)
     with pytest.raises(sg.ArgumentError, match="lower=True"):
         sg.hessian(sg.sum(x * y), [x, y], sparse=True, lower=True)
+
+
+def test_named_sizes_between_x_and_the_cost(rng):
+    """A batch of named size between a fixed-size x and the cost: no pattern can be read, so
+    the sparse Hessian holds the dense one's nonzeros; the pattern and lower=True say why."""
+    X, W = sg.matrix("X", ("n", 3)), sg.matrix("W", (3, 4))
+    f = sg.sum(sg.tanh(X @ W) ** 2)
+    sparse, dense = sg.function([X, W], [sg.hessian(f, W, sparse=True), sg.hessian(f, W)])(
+        rng.standard_normal((5, 3)), rng.standard_normal((3, 4)))
+    np.testing.assert_array_equal(sparse.toarray(), dense.reshape(12, 12))
+    with pytest.raises(sg.ShapeError, match="matmul shape=\\(n, 4\\).*named size 'n'"):
+        sg.hessian_sparsity(f, W)
+    with pytest.raises(sg.ShapeError, match="lower=True needs fixed sizes"):
+        sg.hessian(f, W, sparse=True, lower=True)
