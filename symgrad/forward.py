@@ -59,8 +59,11 @@ def push(op, tangents: list, out: Expr, args: list, params: dict):
         t = _structured(op.band, Banded, tangents, out, args, params)
         if t is not LOST:
             return t
-        tangents = [(contraction.from_band(t, x) or dense(t, x)) if isinstance(t, Banded) else t
-                    for t, x in zip(tangents, args)]
+        held = [contraction.from_band(t, x) if isinstance(t, Banded) else t
+                for t, x in zip(tangents, args)]
+        if op.contraction is None or any(h is None and t is not None for h, t in zip(held, tangents)):
+            held = [dense(t, x) if isinstance(t, Banded) else t for t, x in zip(tangents, args)]
+        tangents = held
     if any(isinstance(t, Contraction) for t in tangents):
         t = _structured(op.contraction, Contraction, tangents, out, args, params)
         if t is not LOST:
