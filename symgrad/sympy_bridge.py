@@ -31,6 +31,7 @@ from fractions import Fraction
 import numpy as np
 
 from . import dims as D
+from .autodiff import jvp
 from .errors import SymgradError, UnsupportedError
 from .expr import Expr, apply, constant, symbol
 from .graph import common_graph
@@ -547,7 +548,6 @@ def _translate(exprs: list, form: str, share: bool, keep_names: bool, symbols=No
 def _directional(exprs: list, given: dict) -> tuple:
     """``(expressions, directions)``: each recorded Jacobian ``∂y/∂x`` of more than two axes
     replaced by ``jvp(y, x, δ)`` for a new symbol δ, its SymPy symbol put in ``given``."""
-    from .autodiff import jvp  # the derivative API sits above this bridge's helpers
     out, directions = [], []
     for e in exprs:
         recorded = e.g.cache.get("jacobians", {}).get(e.node)
@@ -736,7 +736,6 @@ def _vec_map(e, v) -> "sympy.MatrixExpr":
     the matrix symbol ``v``, by ``vec(A V B) = (Bᵀ ⊗ A) vec(V)``, ``vec(Vᵀ) = K vec(V)``,
     ``vec(A ∘ V) = diag(vec A) vec(V)`` and ``vec(s(V) C) = vec(C) (∂s/∂vec V)``.  The walk
     is over the printed formula (a few nodes deep), not over a graph."""
-    from sympy.matrices.expressions.kronecker import kronecker_product
     rows, cols = e.shape
     if not e.has(v):
         return sympy.ZeroMatrix(rows * cols, v.shape[0] * v.shape[1])
@@ -759,7 +758,7 @@ def _vec_map(e, v) -> "sympy.MatrixExpr":
         k, = _the_one(factors, v, e)
         inner = factors[k]
         left, right = _chain(factors[:k], inner.shape[0]), _chain(factors[k + 1:], inner.shape[1])
-        return coeff * kronecker_product(right.T, left) * _vec_map(inner, v)
+        return coeff * sympy.kronecker_product(right.T, left) * _vec_map(inner, v)
     if isinstance(e, sympy.HadamardProduct):
         k, = _the_one(e.args, v, e)
         others = [a for i, a in enumerate(e.args) if i != k]
@@ -813,7 +812,6 @@ def _not_linear(e) -> UnsupportedError:
 def _grouped_sum(terms: list) -> "sympy.MatrixExpr":
     """The sum, Kronecker products with the same left factor gathered, ``I ⊗ A + I ⊗ B =
     I ⊗ (A + B)``, so no factor is written twice."""
-    from sympy.matrices.expressions.kronecker import kronecker_product
     groups: dict = {}
     others = []
     for t in terms:
@@ -829,7 +827,7 @@ def _grouped_sum(terms: list) -> "sympy.MatrixExpr":
         total = sympy.MatAdd(*rights).doit() if len(rights) > 1 else rights[0]
         coeff, factors = (total.as_coeff_matrices() if isinstance(total, sympy.MatMul)
                           else (sympy.Integer(1), [total]))
-        merged.append(coeff * kronecker_product(left, _chain(factors, None)))
+        merged.append(coeff * sympy.kronecker_product(left, _chain(factors, None)))
     return sympy.MatAdd(*merged, *others).doit()
 
 
