@@ -45,10 +45,14 @@ _LITERAL_DTYPES = (np.dtype(np.float64), np.dtype(np.int64), np.dtype(bool))
 
 class _EmitContext:
     """What emitters may ask for: a named dimension's variable, shapes as source, the
-    current node's dtype (``np.float64``) and id (``node``, in the plan's graph), and a name
-    for an implementation (``ref``)."""
+    current node's dtype (``np.float64``) and id (``node``, in the graph ``g``), a name for
+    an implementation (``ref``), the ``backend``, and ``shared``, a dict the emitters of one
+    function share (a loop's results, computed by the first of its output nodes)."""
 
-    def __init__(self, dim_vars: dict, namespace: dict) -> None:
+    def __init__(self, dim_vars: dict, namespace: dict, g=None, backend=None) -> None:
+        self.g = g
+        self.backend = backend
+        self.shared: dict = {}  # what emitters of one function share (a loop's results)
         self.dim_vars = dim_vars
         self.namespace = namespace
         self.dtype = ""
@@ -689,7 +693,7 @@ def _body(g, order: list, inputs: list, outputs: list, backend: Backend, *, dim_
     and ``outputs`` (in order), ``inputs`` (the values it reads) and ``lines(names, ctx)``
     (the call, writing its outputs).  Its outputs are allocated (or given dead buffers)
     where its last member was, as if computed from its inputs, then the call follows."""
-    ctx = _EmitContext(dim_vars, namespace)
+    ctx = _EmitContext(dim_vars, namespace, g, backend)
     names = {x.node: f"a{i}" for i, x in enumerate(inputs)}
     literals = _literal_constants(g, order) if backend is not MATH else set(order)
     group_of = {m: group for group in groups for m in group.members}

@@ -15,6 +15,10 @@ An op's rules, side by side (every pass reads these fields and nothing else abou
 - ``jvp``: the forward rule for one tangent per argument, ``(tangents, out, *args, **params)``
   with None for a zero tangent; a tangent has its argument's shape.  Many tangents at once
   go through the batching rules, never through the jvp rule itself.
+- ``joint_vjp`` and ``siblings``: for the outputs of one computation held as several nodes
+  (a loop's), ``siblings(params)`` lists the params of all of them, and
+  ``joint_vjp(cotangents, *args, **params)`` (one cotangent or None per sibling) returns the
+  arguments' cotangents in one go, instead of ``vjp`` per node.
 - ``batch``: ``(nb, batched, *args, **params) -> Expr``: the op applied to arguments of which
   those flagged in ``batched`` carry ``nb`` leading batch axes (see :class:`symgrad.expr.Batched`).
 - ``band``: the structure rule for banded batches of tangents (:mod:`symgrad.ops.band`);
@@ -62,6 +66,7 @@ class Op:
                  *, emit: Callable | None = None, infix: str | None = None,
                  partials: tuple | None = None, vjp: tuple | None = None,
                  jvp: Callable | None = None, batch: Callable | None = None,
+                 joint_vjp: Callable | None = None, siblings: Callable | None = None,
                  band: Callable | None = None, contraction: Callable | None = None,
                  sparsity=None, curvature="all",
                  sympy=None, sympy_matrix: Callable | None = None,
@@ -81,6 +86,8 @@ class Op:
         self.partials = partials
         self.vjp = vjp
         self.jvp = jvp
+        self.joint_vjp = joint_vjp
+        self.siblings = siblings
         self.batch = batch
         self.band = band
         self.contraction = contraction

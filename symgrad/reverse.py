@@ -34,32 +34,46 @@ def backprop(seeds: dict, wrt: list, stop=frozenset()) -> dict:
     wanted = {w.node for w in wrt}
     active = g.descendants(wanted, needed)
     adjoint = dict(seeds)
+    done: set = set()  # siblings whose cotangents went back together with another's
     with g.marking_gradient():
         for node in sorted(active, reverse=True):
             gbar = adjoint.get(node)
             attrs = g[node]
-            if gbar is None or not attrs["args"] or node in stop:
+            if gbar is None or not attrs["args"] or node in stop or node in done:
                 continue
             op = REGISTRY[attrs["op"]]
             args = [Expr(g, a) for a in attrs["args"]]
             out = Expr(g, node)
             params = dict(attrs["params"])
-            if isinstance(gbar, Masked) and not (op.elementwise or op.moves):
-                gbar = materialize(gbar)
-            for position, arg in enumerate(args):
-                rule = op.vjp_rule(position) if arg.node in active else None
-                if rule is None or arg.dtype.kind != "f":
-                    continue
-                if isinstance(gbar, Masked):
-                    contribution = _masked_rule(op, rule, gbar, out, args, params)
-                else:
-                    contribution = rule(gbar, out, *args, **params)
-                if contribution is None:
+            if op.joint_vjp is not None:
+                family = [g.find(op.name, attrs["args"], tuple(sorted(p.items())))
+                          for p in op.siblings(params)]
+                done.update(n for n in family if n is not None)
+                cotangents = [materialize(adjoint[n]) if n in adjoint else None for n in family]
+                contributions = op.joint_vjp(cotangents, *args, **params)
+            else:
+                if isinstance(gbar, Masked) and not (op.elementwise or op.moves):
+                    gbar = materialize(gbar)
+                contributions = [_contribution(op, position, gbar, out, args, params)
+                                 if arg.node in active and arg.dtype.kind == "f" else None
+                                 for position, arg in enumerate(args)]
+            for arg, contribution in zip(args, contributions):
+                if contribution is None or arg.node not in active or arg.dtype.kind != "f":
                     continue
                 contribution = _fit(contribution, arg)
                 previous = adjoint.get(arg.node)
                 adjoint[arg.node] = contribution if previous is None else _add(previous, contribution)
         return {node: materialize(a) for node, a in adjoint.items() if node in wanted}
+
+
+def _contribution(op, position: int, gbar, out: Expr, args: list, params: dict):
+    """The cotangent argument ``position`` gets from the node's cotangent ``gbar``."""
+    rule = op.vjp_rule(position)
+    if rule is None:
+        return None
+    if isinstance(gbar, Masked):
+        return _masked_rule(op, rule, gbar, out, args, params)
+    return rule(gbar, out, *args, **params)
 
 
 def materialize(a) -> Expr:

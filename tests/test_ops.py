@@ -346,6 +346,22 @@ def check_move(x, value, moved, expected):
     check_grads(sg.sin(moved), x, {x: value})
 
 
+@covers("scan")
+def test_scan(rng):
+    """A loop over a traced step, values against NumPy and derivatives to second order
+    against differences (tests/test_loops.py compares scans with the unrolled graph)."""
+    W, h0, xs = sg.matrix("W", (2, 2)), sg.vector("h0", 2), sg.matrix("xs", (3, 2))
+    last, hs = sg.scan(lambda h, x: (sg.tanh(W @ h + x), h * h), h0, xs)
+    w, h, x = rng.standard_normal((2, 2)), rng.standard_normal(2), rng.standard_normal((3, 2))
+    expected = [h]
+    for t in range(3):
+        expected.append(np.tanh(w @ expected[-1] + x[t]))
+    got_last, got_hs = sg.function([W, h0, xs], [last, hs])(w, h, x)
+    np.testing.assert_allclose(got_last, expected[-1], rtol=1e-14)
+    np.testing.assert_allclose(got_hs, np.square(expected[:3]), rtol=1e-14)
+    check_grads(sg.sum(last) + sg.sum(hs), [W, h0, xs], {W: w, h0: h, xs: x})
+
+
 @covers("transpose")
 @pytest.mark.parametrize("shape, axes", [((2, 3), None), ((2, 3, 4), None), ((2, 3, 4), (1, 2, 0)),
                                          ((2, 3, 4), (-1, 0, 1)), ((3,), None)])

@@ -1,0 +1,351 @@
+"""Loops as graph nodes: ``scan`` and ``fori_loop``.
+
+``sg.scan(step, init, xs)`` traces ``step`` once, in the same graph, on placeholder symbols
+for one step's carry and inputs; the values from outside the loop that the step reads (its
+closure) are found as the frontier of the traced body and replaced by placeholders too, so
+the body is a pure function of placeholders, compiled once.  The loop is one ``scan`` node
+per output: the final carries, the stacked per-step outputs and the stacked carries each
+step started from (the residuals reverse mode reads); all of them share the body.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import dims as D
+from .autodiff import grad, jvp
+from .compile import function
+from .errors import ShapeError, SymgradError, UnsupportedError
+from .expr import Batched, Expr, apply, as_expr, symbol
+from .graph import common_graph
+from .op import Op, register
+from .ops.arrays import arange
+from .ops.shape import broadcast_to, zeros_like
+from .substitute import clone
+from .trees import tree_flatten, tree_unflatten
+
+
+class Body(NamedTuple):
+    """One step as placeholder nodes: carries, one step's inputs and the closure in; the
+    new carries and the step's outputs out."""
+
+    carries: tuple
+    xs: tuple
+    closure: tuple
+    new_carries: tuple
+    ys: tuple
+
+
+def _outputs(body: Body) -> int:
+    return 2 * len(body.carries) + len(body.ys)
+
+
+def _scan_infer(*args, body: Body, length, reverse: bool, output: int):
+    g = args[0].g
+    nc, ny = len(body.carries), len(body.ys)
+    if output < nc:
+        node, lead = body.new_carries[output], ()
+    elif output < nc + ny:
+        node, lead = body.ys[output - nc], (length,)
+    else:
+        node, lead = body.carries[output - nc - ny], (length,)
+    return lead + g[node]["shape"], g[node]["dtype"]
+
+
+def run(step_fn, nc: int, nx: int, length: int, reverse: bool, *args) -> tuple:
+    """The loop on arrays: ``step_fn(*carries, *x[t], *closure) -> (*new carries, *ys)``;
+    returns the final carries, the stacked outputs and the stacked carries-in."""
+    if length < 1:
+        raise ValueError(f"scan: a loop of {length} steps (at least one step is needed)")
+    carry = list(args[:nc])
+    xs, closure = args[nc:nc + nx], args[nc + nx:]
+    steps = range(length - 1, -1, -1) if reverse else range(length)
+    ys, carries_in = [None] * length, [None] * length
+    for t in steps:
+        carries_in[t] = carry
+        out = step_fn(*carry, *(x[t] for x in xs), *closure)
+        out = out if isinstance(out, tuple) else (out,)
+        carry, ys[t] = list(out[:nc]), out[nc:]
+    stacked = [np.stack([y[j] for y in ys]) for j in range(len(ys[0]))]
+    residuals = [np.stack([c[j] for c in carries_in]) for j in range(nc)]
+    return (*carry, *stacked, *residuals)
+
+
+def _step_function(g, body: Body, backend):
+    """The body compiled once per graph and backend: placeholders in, new carries and
+    outputs out."""
+    memo = g.cache.setdefault("scan steps", {})
+    key = (body, backend.name)
+    if key not in memo:
+        inputs = [Expr(g, n) for n in body.carries + body.xs + body.closure]
+        memo[key] = function(inputs, [Expr(g, n) for n in body.new_carries + body.ys], backend)
+    return memo[key]
+
+
+def _emit_scan(args, params, ctx):
+    """One call of the loop for all the outputs of a scan: the first output node's line
+    runs it and keeps the results, the others read theirs."""
+    if getattr(ctx.backend, "name", None) not in ("numpy", "numba"):
+        raise UnsupportedError("scan: loops run on the numpy and numba backends so far; "
+                               "compile this function with one of them")
+    body = params["body"]
+    family = (tuple(args), body, params["length"], params["reverse"])
+    results = ctx.shared.get(family)
+    if results is not None:
+        return f"{results}[{params['output']}]"
+    results = ctx.shared[family] = f"s{ctx.node}"
+    step = ctx.ref(_step_function(ctx.g, body, ctx.backend))
+    return (f"({results} := {ctx.ref(run)}({step}, {len(body.carries)}, {len(body.xs)}, "
+            f"{ctx.dim(params['length'])}, {params['reverse']}, {', '.join(args)}))"
+            f"[{params['output']}]")
+
+
+def _body_at(g, body: Body, carries: list, xs: list, closure: list) -> tuple:
+    """The body's new carries and outputs with its placeholders replaced by expressions."""
+    mapping = dict(zip([Expr(g, n) for n in body.carries + body.xs + body.closure],
+                       carries + xs + closure))
+    return clone(([Expr(g, n) for n in body.new_carries], [Expr(g, n) for n in body.ys]), mapping)
+
+
+def _cotangents(cotangents: tuple, args: tuple, body: Body, length, reverse: bool) -> list:
+    """The cotangents of a scan's arguments given those of its outputs (None: zero): one
+    scan the other way over the step's vjp, its carry the carries' cotangents and the
+    closure's accumulated ones, the outputs' and carries-in's cotangents read per step.
+    Integer carries, inputs and closure values get none."""
+    g = args[0].g
+    memo = g.cache.setdefault("scan vjp", {})
+    key = (tuple(a.node for a in args), body, tuple(None if c is None else c.node for c in cotangents))
+    if key in memo:
+        return memo[key]
+    nc, nx, ny = len(body.carries), len(body.xs), len(body.ys)
+    carries, xs, closure = list(args[:nc]), list(args[nc:nc + nx]), list(args[nc + nx:])
+    final_bar, ys_bar, residual_bar = cotangents[:nc], cotangents[nc:nc + ny], cotangents[nc + ny:]
+    residuals = [apply("scan", *args, body=body, length=length, reverse=reverse,
+                       output=nc + ny + j) for j in range(nc)]
+    fc, fx, fk = ([i for i, v in enumerate(vs) if v.dtype.kind == "f"] for vs in (carries, xs, closure))
+    read_y = [j for j, c in enumerate(ys_bar) if c is not None]
+    read_r = [i for i in fc if residual_bar[i] is not None]
+    with g:
+        start = [zeros_like(carries[i]) if final_bar[i] is None else final_bar[i] for i in fc]
+        acc = [zeros_like(closure[i]) for i in fk]
+
+    def back(carry, step_in):
+        cbar, kbar = carry
+        carry_t, x_t, ybar_t, rbar_t = step_in
+        new, ys = _body_at(g, body, list(carry_t), list(x_t), closure)
+        seeds: dict = {}
+        for e, c in [(ys[j], b) for j, b in zip(read_y, ybar_t)] + [(new[i], b) for i, b in zip(fc, cbar)]:
+            seeds[e] = seeds[e] + c if e in seeds else c
+        wrt = [carry_t[i] for i in fc] + [x_t[i] for i in fx] + [closure[i] for i in fk]
+        grads = grad(None, wrt, known_grads=seeds)
+        gc, gx, gk = grads[:len(fc)], grads[len(fc):len(fc) + len(fx)], grads[len(fc) + len(fx):]
+        extra = dict(zip(read_r, rbar_t))
+        gc = [c + extra[i] if i in extra else c for i, c in zip(fc, gc)]
+        return (gc, [a + b for a, b in zip(kbar, gk)]), gx
+
+    (cbar, kbar), xbar = scan(back, (start, acc),
+                              (residuals, xs, [ys_bar[j] for j in read_y],
+                               [residual_bar[i] for i in read_r]),
+                              length=length, reverse=not reverse)
+    out = [None] * len(args)
+    for slots, values in ((fc, cbar), ([nc + i for i in fx], xbar or []),
+                          ([nc + nx + i for i in fk], kbar)):
+        for slot, value in zip(slots, values):
+            out[slot] = value
+    memo[key] = out
+    return out
+
+
+def _tangent_scan(tangents: list, out: Expr, args: tuple, body: Body, length,
+                  reverse: bool) -> list:
+    """The scan of the step's jvp: carries paired with their tangents, inputs with theirs,
+    the closure's tangents carried along unchanged; its outputs are the tangents of the
+    scan's (final carries, stacked outputs, stacked carries-in)."""
+    g = out.g
+    memo = g.cache.setdefault("scan jvp", {})
+    key = (tuple(a.node for a in args), body, tuple(None if t is None else (t.node, getattr(t, "nb", 0))
+                                                   for t in tangents))
+    if key in memo:
+        return memo[key]
+    nc, nx = len(body.carries), len(body.xs)
+    carries, xs, closure = list(args[:nc]), list(args[nc:nc + nx]), list(args[nc + nx:])
+    with g:
+        cdots = [zeros_like(c) if t is None else t for c, t in zip(carries, tangents[:nc])]
+    moving_x = [i for i, t in enumerate(tangents[nc:nc + nx]) if t is not None]
+    moving_k = [i for i, t in enumerate(tangents[nc + nx:]) if t is not None]
+
+    def forward_step(carry, x, kdots=()):
+        c, cdot = carry
+        x, xdot = x
+        new, ys = _body_at(g, body, list(c), list(x), closure)
+        wrt = list(c) + [x[i] for i in moving_x] + [closure[i] for i in moving_k]
+        dnew, dys = jvp((new, ys), wrt, list(cdot) + list(xdot) + list(kdots))
+        return (new, dnew), (ys, dys)
+
+    (_, cdot), ys, (_, residual_dots) = _scan_all(
+        forward_step, (carries, cdots), (xs, [tangents[nc + i] for i in moving_x]), length,
+        reverse, consts=[tangents[nc + nx + i] for i in moving_k])
+    memo[key] = list(cdot) + (list(ys[1]) if ys is not None else []) + list(residual_dots)
+    return memo[key]
+
+
+def _scan_jvp(tangents, out, *args, body, length, reverse, output):
+    return _tangent_scan(tangents, out, args, body, length, reverse)[output]
+
+
+def _batched_scan(nb: int, flags: tuple, args: tuple, body: Body, length, reverse: bool) -> list:
+    """The scan over a batch: the body traced again on batched placeholders (its ops run
+    their batching rules), the inputs' scanned axis moved in front of the batch axes; a
+    carry is batched from the start when the step makes it so.  Every output is returned
+    with the batch axes first."""
+    g = args[0].g
+    memo = g.cache.setdefault("scan batch", {})
+    key = (tuple(a.node for a in args), flags, body, nb)
+    if key in memo:
+        return memo[key]
+    nc, nx, ny = len(body.carries), len(body.xs), len(body.ys)
+    batch = next(a.dims[:nb] for a, f in zip(args, flags) if f)
+    cflags = list(flags[:nc])
+    xs = [apply("transpose", x, axes=(nb,) + tuple(range(nb)) + tuple(range(nb + 1, x.ndim)))
+          if f else x for x, f in zip(args[nc:nc + nx], flags[nc:nc + nx])]
+    closure = [Batched(k, nb) if f else k for k, f in zip(args[nc + nx:], flags[nc + nx:])]
+    while True:
+        grown = []
+
+        def step(c, x):
+            c_in = [Batched(v, nb) if f else v for v, f in zip(c, cflags)]
+            x_in = [Batched(v, nb) if f else v for v, f in zip(x, flags[nc:nc + nx])]
+            new, ys = _body_at(g, body, c_in, x_in, closure)
+            out = []
+            for i, n in enumerate(new):
+                if isinstance(n, Batched) and not cflags[i]:
+                    grown.append(i)
+                out.append(_full(n, batch) if cflags[i] else n)
+            return out, [_full(y, batch) for y in ys]
+
+        init = [broadcast_to(a, batch + a.dims) if batched and not given else a
+                for a, batched, given in zip(args[:nc], cflags, flags[:nc])]
+        finals, ys, residuals = _scan_all(step, init, xs, length, reverse)
+        if not grown:
+            break
+        for i in grown:
+            cflags[i] = True
+    front = [_batch_first(r, nb) if f else broadcast_to(r, batch + r.dims)
+             for r, f in zip(residuals, cflags)]
+    memo[key] = ([f if cf else broadcast_to(f, batch + f.dims) for f, cf in zip(finals, cflags)]
+                 + [_batch_first(y, nb) for y in (ys or [])] + front)
+    return memo[key]
+
+
+def _full(e: Expr, batch: tuple) -> Expr:
+    """A value for every batch entry: a Batched one's whole batch, else ``e`` broadcast."""
+    return e.value if isinstance(e, Batched) else broadcast_to(e, batch + e.dims)
+
+
+def _batch_first(stacked: Expr, nb: int) -> Expr:
+    """``(T, batch..., rest)`` as ``(batch..., T, rest)``."""
+    return apply("transpose", stacked, axes=tuple(range(1, nb + 1)) + (0,)
+                 + tuple(range(nb + 1, stacked.ndim)))
+
+
+def _scan_batch(nb, batched, *args, body, length, reverse, output):
+    return _batched_scan(nb, tuple(batched), args, body, length, reverse)[output]
+
+
+def _scan_joint_vjp(cotangents, *args, body, length, reverse, output):
+    return _cotangents(tuple(cotangents), args, body, length, reverse)
+
+
+def _siblings(params: dict) -> list:
+    """The params of every output of the scan (its carries, outputs and carries-in)."""
+    return [{**params, "output": k} for k in range(_outputs(params["body"]))]
+
+
+register(Op("scan", _scan_infer, None, emit=_emit_scan, joint_vjp=_scan_joint_vjp,
+            siblings=_siblings, jvp=_scan_jvp, batch=_scan_batch,
+            doc="a loop over a body graph (sg.scan)"))
+
+
+def scan(step, init, xs=None, length=None, reverse: bool = False):
+    """JAX's ``lax.scan``: ``step(carry, x) -> (new carry, y)`` over the leading axis of
+    ``xs``; returns ``(final carry, ys stacked)``.  Carries and inputs may be trees.
+
+    >>> h_last, hs = sg.scan(lambda h, x: (sg.tanh(h @ W + x), h), h0, xs)
+    """
+    final, ys, _ = _scan_all(step, init, xs, length, reverse)
+    return final, ys
+
+
+def fori_loop(lower: int, upper: int, body, init):
+    """JAX's ``lax.fori_loop``: ``body(i, carry) -> carry`` for ``i`` from ``lower`` to
+    ``upper - 1`` (an int64 expression), as one scan; returns the last carry.
+
+    >>> x_n = sg.fori_loop(0, 10, lambda i, x: x - 0.1 * sg.grad(f(x), x), x0)
+    """
+    if not all(isinstance(b, (int, np.integer)) for b in (lower, upper)):
+        raise SymgradError(f"fori_loop: lower and upper must be ints, got {lower!r} and {upper!r}")
+    final, _ = scan(lambda carry, i: (body(i, carry), None), init, arange(lower, upper))
+    return final
+
+
+def _scan_all(step, init, xs, length, reverse: bool, consts: list = ()) -> tuple:
+    """``(final carry, stacked ys, stacked carries-in)`` of the scan (trees as given).
+    ``consts``: values the same at every step, passed to ``step`` as a third argument (as
+    placeholders, so batched values among them never enter the traced step)."""
+    carries, ctree = tree_flatten(init)
+    carries = [as_expr(c) for c in carries]
+    xleaves, xtree = tree_flatten(xs) if xs is not None else ([], None)
+    xleaves = [as_expr(x) for x in xleaves]
+    if not carries and not xleaves:
+        raise SymgradError("scan: give a carry or inputs to scan over")
+    lengths = {x.dims[0] for x in xleaves if x.ndim}
+    if any(x.ndim == 0 for x in xleaves) or len(lengths) > 1:
+        raise ShapeError(f"scan: the inputs need one leading axis of the same length, got "
+                         f"shapes {[D.fmt_shape(x.dims) for x in xleaves]}")
+    if length is None:
+        if not lengths:
+            raise SymgradError("scan: give length when there are no inputs to scan over")
+        (length,) = lengths
+    elif lengths and lengths != {length}:
+        raise ShapeError(f"scan: length {length!r} differs from the inputs' leading axis "
+                         f"{next(iter(lengths))!r}")
+    consts = [as_expr(k) for k in consts]
+    g = common_graph([e.g for e in carries + xleaves + consts], "scan")
+    with g:
+        carry_ph = [symbol(f"carry{i}", c.dims, c.dtype) for i, c in enumerate(carries)]
+        x_ph = [symbol(f"x{i}", x.dims[1:], x.dtype) for i, x in enumerate(xleaves)]
+        const_ph = [symbol(f"const{i}", k.dims, k.dtype) for i, k in enumerate(consts)]
+        out = step(tree_unflatten(ctree, carry_ph),
+                   tree_unflatten(xtree, x_ph) if xs is not None else None,
+                   *([const_ph] if consts else []))
+    if not isinstance(out, tuple) or len(out) != 2:
+        raise SymgradError("scan: step must return a pair (new carry, y)")
+    new, ntree = tree_flatten(out[0])
+    new = [as_expr(c, carry_ph[0] if carry_ph else None) for c in new]
+    if ntree != ctree or any(n.dims != c.dims or n.dtype != c.dtype for n, c in zip(new, carries)):
+        raise ShapeError(f"scan: step's new carry {ntree!r} with shapes "
+                         f"{[D.fmt_shape(n.dims) for n in new]} differs from the carry "
+                         f"{ctree!r} with shapes {[D.fmt_shape(c.dims) for c in carries]}")
+    ys, ytree = tree_flatten(out[1])
+    ys = [as_expr(y) for y in ys]
+    placeholders = {p.node for p in carry_ph + x_ph + const_ph}
+    inside = g.ancestors([e.node for e in new + ys], stop=placeholders)
+    variant = g.descendants(list(placeholders), inside) | placeholders
+    frontier = sorted({a for n in variant - placeholders for a in g[n]["args"] if a not in variant}
+                      | {e.node for e in new + ys if e.node not in variant})
+    frontier = [n for n in frontier if g[n]["op"] != "constant"]
+    closure = [Expr(g, n) for n in frontier]
+    with g:
+        closure_ph = [symbol(f"k{i}", c.dims, c.dtype) for i, c in enumerate(closure)]
+    new, ys = clone([new, ys], dict(zip(closure, closure_ph)))
+    body = Body(tuple(p.node for p in carry_ph), tuple(p.node for p in x_ph),
+                tuple(p.node for p in closure_ph + const_ph), tuple(e.node for e in new),
+                tuple(e.node for e in ys))
+    args = carries + xleaves + closure + consts
+    nc, ny = len(carries), len(ys)
+    results = [apply("scan", *args, body=body, length=length, reverse=reverse, output=k)
+               for k in range(_outputs(body))]
+    return (tree_unflatten(ctree, results[:nc]),
+            tree_unflatten(ytree, results[nc:nc + ny]) if ys else None,
+            tree_unflatten(ctree, results[nc + ny:]))

@@ -1,0 +1,202 @@
+"""Loops as graph nodes: ``sg.scan`` and ``sg.fori_loop`` against the unrolled graph.
+
+The same step function is traced once into a scan and applied step by step in Python
+(the unrolled graph symgrad built before loops existed); values, gradients, forward-mode
+products, Hessians and reverse-over-reverse derivatives must agree.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import symgrad as sg
+
+
+def unrolled(step, init, xs, length, reverse=False):
+    """``step`` applied ``length`` times in Python (from the end with ``reverse``): the
+    final carry and the outputs stacked in the inputs' order."""
+    carry, ys = init, [None] * length
+    for t in (reversed(range(length)) if reverse else range(length)):
+        x = sg.tree_map(lambda a: a[t], xs) if xs is not None else None
+        carry, ys[t] = step(carry, x)
+    flat = [sg.tree_flatten(y)[0] for y in ys]
+    treedef = sg.tree_flatten(ys[0])[1]
+    return carry, sg.tree_unflatten(treedef, [sg.stack(list(col)) for col in zip(*flat)])
+
+
+def rnn():
+    """A small recurrent network: a tuple carry, a dict of inputs, two outputs per step."""
+    W, U, b = sg.matrix("W", (3, 3)), sg.matrix("U", (2, 3)), sg.vector("b", 3)
+    h0, xs, ws = sg.vector("h0", 3), sg.matrix("xs", ("T", 2)), sg.vector("ws", "T")
+    V = W @ W.T  # computed outside the loop, read inside (a closure value)
+
+    def step(carry, x):
+        h, total = carry
+        h = sg.tanh(h @ V * 0.3 + x["x"] @ U + b)
+        return (h, total + x["w"] * sg.sum(h ** 2)), {"h": h, "s": sg.sin(sg.sum(h))}
+
+    inputs = [W, U, b, h0, xs, ws]
+    init, seq = (h0, sg.constant(0.0)), {"x": xs, "w": ws}
+    return inputs, step, init, seq
+
+
+def loss_of(carry, ys):
+    h, total = carry
+    return sg.sum(h) + total + sg.sum(ys["h"] ** 2) + sg.sum(ys["s"] * sg.arange(ys["s"].shape[0]))
+
+
+def values(rng, length):
+    return [rng.standard_normal((3, 3)), rng.standard_normal((2, 3)), rng.standard_normal(3),
+            rng.standard_normal(3), rng.standard_normal((length, 2)), rng.standard_normal(length)]
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_scan_values_and_gradients_equal_the_unrolled_graph(rng, reverse):
+    inputs, step, init, seq = rnn()
+    loss = loss_of(*sg.scan(step, init, seq, reverse=reverse))
+    f = sg.function(inputs, [loss] + sg.grad(loss, inputs))
+    for length in (1, 4, 7):  # one compiled function for every length T
+        vals = values(rng, length)
+        expected = loss_of(*unrolled(step, init, seq, length, reverse))
+        g = sg.function(inputs, [expected] + sg.grad(expected, inputs))
+        for a, b in zip(f(*vals), g(*vals)):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_scan_forward_mode_hessians_and_second_reverse(rng):
+    inputs, step, init, seq = rnn()
+    loss = loss_of(*sg.scan(step, init, seq))
+    expected = loss_of(*unrolled(step, init, seq, 5))
+    vals = values(rng, 5)
+    dirs = [sg.symbol(f"v{i}", x.dims) for i, x in enumerate(inputs)]
+    dvals = [rng.standard_normal(v.shape) for v in vals]
+    W, h0 = inputs[0], inputs[3]
+    V = sg.matrix("VW", (3, 3))
+    for ours, theirs in [
+            (sg.jvp(loss, inputs, dirs), sg.jvp(expected, inputs, dirs)),
+            (sg.hvp(loss, inputs, dirs), sg.hvp(expected, inputs, dirs)),
+            (sg.hessian(loss, [W, h0]), sg.hessian(expected, [W, h0])),
+            (sg.grad(sg.sum(sg.grad(loss, W) * V), inputs),
+             sg.grad(sg.sum(sg.grad(expected, W) * V), inputs))]:
+        args = inputs + dirs + [V]
+        point = vals + dvals + [rng.standard_normal((3, 3))]
+        a = sg.function(args, ours)(*point)
+        b = sg.function(args, theirs)(*point)
+        for x, y in zip(sg.tree_flatten(a)[0], sg.tree_flatten(b)[0]):
+            np.testing.assert_allclose(x, y, rtol=1e-11, atol=1e-11)
+
+
+def test_check_grad_through_a_scan(rng):
+    inputs, step, init, seq = rnn()
+    loss = loss_of(*sg.scan(step, init, seq))
+    sg.check_grad(loss, inputs[:4], dict(zip(inputs, values(rng, 3))), order=2, tol=1e-5)
+
+
+def test_nested_scans(rng):
+    """A scan whose step runs a scan over the rows of its input."""
+    A, x0, xs = sg.matrix("A", (2, 2)), sg.vector("x0", 2), sg.tensor("xs", (3, 4, 2))
+
+    def inner(x, row):
+        return sg.tanh(A @ x + row), sg.sum(x)
+
+    def outer(x, block):
+        x, s = sg.scan(inner, x, block)
+        return x * 0.5, s
+
+    def outer_unrolled(x, block):
+        x, s = unrolled(inner, x, block, 4)
+        return x * 0.5, s
+
+    loss = sg.sum(sg.scan(outer, x0, xs)[1] ** 2)
+    expected = sg.sum(unrolled(outer_unrolled, x0, xs, 3)[1] ** 2)
+    point = [rng.standard_normal((2, 2)), rng.standard_normal(2), rng.standard_normal((3, 4, 2))]
+    a = sg.function([A, x0, xs], [loss] + sg.grad(loss, [A, x0, xs]))(*point)
+    b = sg.function([A, x0, xs], [expected] + sg.grad(expected, [A, x0, xs]))(*point)
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-12)
+    H = sg.function([A, x0, xs], [sg.hessian(loss, A), sg.hessian(expected, A)])(*point)
+    np.testing.assert_allclose(H[0], H[1], rtol=1e-11, atol=1e-11)
+
+
+def test_fori_loop_runs_gradient_descent(rng):
+    """Ten steps of gradient descent on a quadratic, the step size differentiated through."""
+    A, b, x0, lr = sg.matrix("A", (3, 3)), sg.vector("b", 3), sg.vector("x0", 3), sg.scalar("lr")
+    f = lambda x: 0.5 * x @ A @ x - b @ x  # noqa: E731
+
+    def descend(i, x):
+        return x - lr * sg.grad(f(x), x) / (1.0 + i)
+
+    x10 = sg.fori_loop(0, 10, descend, x0)
+    a = rng.standard_normal((3, 3))
+    a = a @ a.T + 3 * np.eye(3)
+    bv, xv = rng.standard_normal(3), rng.standard_normal(3)
+    fn = sg.function([A, b, x0, lr], [x10, sg.grad(f(x10), lr)])
+    x, g = fn(a, bv, xv, 0.1)
+    y = xv.copy()
+    for i in range(10):
+        y = y - 0.1 * (0.5 * (a + a.T) @ y - bv) / (1.0 + i)
+    np.testing.assert_allclose(x, y, rtol=1e-12)
+    eps = 1e-6
+    fd = (fn(a, bv, xv, 0.1 + eps)[0] - fn(a, bv, xv, 0.1 - eps)[0])
+    fx = lambda z: 0.5 * z @ a @ z - bv @ z  # noqa: E731
+    assert g == pytest.approx((fx(fn(a, bv, xv, 0.1 + eps)[0]) - fx(fn(a, bv, xv, 0.1 - eps)[0]))
+                              / (2 * eps), rel=1e-6)
+    assert np.all(np.isfinite(fd))
+
+
+def test_vectorize_sees_through_a_scan(rng):
+    inputs, step, init, seq = rnn()
+    W, h0 = inputs[0], inputs[3]
+    loss = loss_of(*sg.scan(step, init, seq))
+    expected = loss_of(*unrolled(step, init, seq, 4))
+    H0 = sg.matrix("H0", (5, 3))
+    vals = values(rng, 4)
+    many = rng.standard_normal((5, 3))
+    args = [W, inputs[1], inputs[2], H0, inputs[4], inputs[5]]
+    point = vals[:3] + [many] + vals[4:]
+    a = sg.function(args, sg.vectorize(sg.grad(loss, W), {h0: H0}))(*point)
+    b = sg.function(args, sg.vectorize(sg.grad(expected, W), {h0: H0}))(*point)
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_one_loop_per_scan_and_graphs_independent_of_the_length():
+    """Every output of a scan reads one run of the loop; the derivative graph of the body is
+    built once, so a loss over a named length T has the same graph for any T."""
+    inputs, step, init, seq = rnn()
+    loss = loss_of(*sg.scan(step, init, seq))
+    grads = sg.grad(loss, inputs)
+    source = sg.function(inputs, [loss] + grads).source
+    assert len(re.findall(r"\(s\d+ := ", source)) == 2  # the loop forward, and one back
+    before = len(loss.g)
+    sg.grad(loss, inputs)
+    assert len(loss.g) == before  # built once: a second request adds nothing
+
+
+def test_numba_backend_runs_the_loop(rng):
+    pytest.importorskip("numba")
+    inputs, step, init, seq = rnn()
+    loss = loss_of(*sg.scan(step, init, seq))
+    vals = values(rng, 3)
+    outputs = [loss] + sg.grad(loss, inputs)
+    for a, b in zip(sg.function(inputs, outputs, backend="numba")(*vals),
+                    sg.function(inputs, outputs)(*vals)):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_errors_name_the_problem():
+    h, xs = sg.vector("h", 3), sg.matrix("xs", (4, 2))
+    with pytest.raises(sg.ShapeError, match=r"new carry .*\(2,\).*carry .*\(3,\)"):
+        sg.scan(lambda c, x: (x, None), h, xs)
+    with pytest.raises(sg.ShapeError, match="same length"):
+        sg.scan(lambda c, x: (c, None), h, (xs, sg.matrix("ys", (5, 2))))
+    with pytest.raises(sg.SymgradError, match="a pair"):
+        sg.scan(lambda c, x: c, h, xs)
+    with pytest.raises(sg.SymgradError, match="give length"):
+        sg.scan(lambda c, x: (c, None), h)
+    last, _ = sg.scan(lambda c, x: (c + sg.sum(x), None), h, xs)
+    with pytest.raises(sg.UnsupportedError, match="numpy and numba backends"):
+        sg.function([h, xs], last, backend="jax")
+    with pytest.raises(sg.UnsupportedError, match="'scan' has no SymPy mapping"):
+        sg.to_sympy(last)
