@@ -29,7 +29,7 @@ import numpy as np
 from . import dims as D
 from .backends import resolve
 from .compile import NUMPY, Backend, Function
-from .errors import ShapeError, SymgradError
+from .errors import ShapeError, SymgradError, UnsupportedError
 from .expr import Batched, Expr, constant, make, symbol
 from .graph import Graph, common_graph, paused_gc
 from .op import REGISTRY
@@ -138,7 +138,7 @@ def _encode(value):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else {"float": repr(value)}
-    if isinstance(value, tuple):
+    if type(value) is tuple:
         return {"tuple": [_encode(v) for v in value]}
     if isinstance(value, list):
         return [_encode(v) for v in value]
@@ -180,8 +180,11 @@ def save(path, outputs) -> None:
     for i, n in enumerate(nodes):
         a = g[n]
         args = [index[x] for x in a["args"]]
-        record = {"id": i, "op": a["op"], "args": args,
-                  "params": [[k, _encode(v)] for k, v in a["params"]],
+        try:
+            params = [[k, _encode(v)] for k, v in a["params"]]
+        except SymgradError as err:
+            raise UnsupportedError(f"save: the op {a['op']!r} cannot be saved yet ({err})") from None
+        record = {"id": i, "op": a["op"], "args": args, "params": params,
                   "shape": list(a["shape"]), "dtype": a["dtype"].name, "grad": a["grad"]}
         if a["op"] == "symbol":
             record["name"] = a["name"]

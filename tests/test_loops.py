@@ -185,7 +185,7 @@ def test_numba_backend_runs_the_loop(rng):
         np.testing.assert_allclose(a, b, rtol=1e-12)
 
 
-def test_errors_name_the_problem():
+def test_errors_name_the_problem(tmp_path):
     h, xs = sg.vector("h", 3), sg.matrix("xs", (4, 2))
     with pytest.raises(sg.ShapeError, match=r"new carry .*\(2,\).*carry .*\(3,\)"):
         sg.scan(lambda c, x: (x, None), h, xs)
@@ -200,3 +200,5 @@ def test_errors_name_the_problem():
         sg.function([h, xs], last, backend="jax")
     with pytest.raises(sg.UnsupportedError, match="'scan' has no SymPy mapping"):
         sg.to_sympy(last)
+    with pytest.raises(sg.UnsupportedError, match="the op 'scan' cannot be saved yet"):
+        sg.save(str(tmp_path / "loop.json"), [last])

@@ -119,3 +119,20 @@ def test_matrix_calculus_example(capsys):
     expected = [line.lstrip("# ") for line in block("Matrix calculus").splitlines()
                 if line.startswith("# ")]
     assert printed == expected
+
+
+def test_scan_example(rng):
+    """The README's recurrent network: its loss and gradient against the loop in NumPy."""
+    namespace: dict = {}
+    exec(block("Loops: `sg.scan`"), namespace)  # noqa: S102 - our README
+    f = namespace["f"]
+    w, u, b = rng.standard_normal((8, 8)) / 3, rng.standard_normal((3, 8)), rng.standard_normal(8)
+    h0, xs = rng.standard_normal(8), rng.standard_normal((5, 3))
+    loss, gw, *_, hessian = f(w, u, b, h0, xs)
+    h, total = h0, 0.0
+    for x in xs:
+        h = np.tanh(h @ w + x @ u + b)
+        total += np.sum(h ** 2)
+    assert loss == pytest.approx(total + h.sum(), rel=1e-12)
+    assert gw.shape == (8, 8) and hessian.shape == (8, 8)
+    np.testing.assert_allclose(hessian, hessian.T, atol=1e-10)

@@ -1,0 +1,87 @@
+"""Sensitivities through an ODE integrator: RK4 over 1,000 steps of a 10-state system.
+
+``dx/dt = tanh(A x + b) - 0.5 x``; the cost is ``½‖x(T)‖²`` after 1,000 RK4 steps of
+``dt = 0.01``, differentiated wrt ``A``, ``b`` and ``x0``.  It compares
+
+- symgrad with ``sg.fori_loop`` (one scan node; its gradient one scan back), numpy backend;
+- the same RK4 unrolled in Python into one graph (what symgrad did before loops): derive +
+  compile time, and per call;
+- JAX ``jit(value_and_grad)`` with ``lax.fori_loop`` (when importable).
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/ode.py
+"""
+from __future__ import annotations
+
+import _harness as H  # first: pins the thread count before NumPy loads
+
+import numpy as np
+
+import symgrad as sg
+
+N, STEPS, DT = 10, 1000, 0.01
+
+
+def rk4(f, x):
+    k1 = f(x)
+    k2 = f(x + 0.5 * DT * k1)
+    k3 = f(x + 0.5 * DT * k2)
+    k4 = f(x + DT * k3)
+    return x + DT / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+
+
+def build(unroll: bool):
+    with sg.Graph():
+        A, b, x0 = sg.matrix("A", (N, N)), sg.vector("b", N), sg.vector("x0", N)
+        f = lambda x: sg.tanh(A @ x + b) - 0.5 * x  # noqa: E731
+        if unroll:
+            x = x0
+            for _ in range(STEPS):
+                x = rk4(f, x)
+        else:
+            x = sg.fori_loop(0, STEPS, lambda i, x: rk4(f, x), x0)
+        cost = 0.5 * sg.sum(x ** 2)
+        return sg.function([A, b, x0], [cost] + sg.grad(cost, [A, b, x0]))
+
+
+def jax_function():
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return None
+    jax.config.update("jax_enable_x64", True)
+
+    def cost(A, b, x0):
+        f = lambda x: jnp.tanh(A @ x + b) - 0.5 * x  # noqa: E731
+        x = jax.lax.fori_loop(0, STEPS, lambda i, x: rk4(f, x), x0)
+        return 0.5 * jnp.sum(x ** 2)
+    g = jax.jit(jax.value_and_grad(cost, argnums=(0, 1, 2)))
+    return lambda *a: jax.block_until_ready(g(*a))
+
+
+def main():
+    print(H.environment())
+    print(H.threads())
+    rng = np.random.default_rng(0)
+    args = (rng.standard_normal((N, N)) / np.sqrt(N), rng.standard_normal(N), rng.standard_normal(N))
+    looped, loop_build = H.timed(lambda: build(unroll=False))
+    unrolled, unroll_build = H.timed(lambda: build(unroll=True))
+    ours, theirs = looped(*args), unrolled(*args)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    contenders = {"scan": lambda: looped(*args), "unrolled": lambda: unrolled(*args)}
+    jax_fn = jax_function()
+    if jax_fn is not None:
+        value, grads = jax_fn(*args)
+        np.testing.assert_allclose(ours[0], value, rtol=1e-10)
+        contenders["jax"] = lambda: jax_fn(*args)
+    t = H.per_call(contenders, repeats=7)
+    print(f"RK4, {N} states, {STEPS} steps: cost + gradient wrt A, b, x0 per call (min; median)")
+    for name, (best, median) in t.items():
+        print(f"  {name:9} {H.ms(best):>12} ({H.ms(median)})"
+              + (f"  ratio to JAX {best / t['jax'][0]:.1f}" if "jax" in t else ""))
+    print(f"derive + compile: scan {H.ms(loop_build)}, unrolled {H.ms(unroll_build)}")
+
+
+if __name__ == "__main__":
+    main()
