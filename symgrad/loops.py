@@ -64,8 +64,7 @@ def run(step_fn, nc: int, nx: int, length: int, reverse: bool, *args) -> tuple:
     ys, carries_in = [None] * length, [None] * length
     for t in steps:
         carries_in[t] = carry
-        out = step_fn(*carry, *(x[t] for x in xs), *closure)
-        out = out if isinstance(out, tuple) else (out,)
+        out = step_fn(*carry, *(x[t] for x in xs), *closure)  # a tuple: list outputs
         carry, ys[t] = list(out[:nc]), out[nc:]
     stacked = [np.stack([y[j] for y in ys]) for j in range(len(ys[0]))]
     residuals = [np.stack([c[j] for c in carries_in]) for j in range(nc)]
