@@ -5,7 +5,14 @@ for one step's carry and inputs; the values from outside the loop that the step 
 closure) are found as the frontier of the traced body and replaced by placeholders too, so
 the body is a pure function of placeholders, compiled once.  The loop is one ``scan`` node
 per output: the final carries, the stacked per-step outputs and the stacked carries each
-step started from (the residuals reverse mode reads); all of them share the body.
+step started from (the residuals reverse mode reads); all of them share the body, and the
+generated code runs the loop once for all of them (``rt.scan``: a Python loop over the
+compiled step, or ``lax.scan`` on the jax backend).
+
+Derivatives are loops too, built from the body's own rules once, whatever the length:
+reverse mode is one scan the other way over the step's vjp (all the outputs' cotangents at
+once, :attr:`Op.joint_vjp`), forward mode a scan of the step's jvp, and a batch (Hessians,
+``sg.vectorize``) a scan of the body traced again on batched placeholders.
 """
 from __future__ import annotations
 
@@ -53,24 +60,6 @@ def _scan_infer(*args, body: Body, length, reverse: bool, output: int):
     return lead + g[node]["shape"], g[node]["dtype"]
 
 
-def run(step_fn, nc: int, nx: int, length: int, reverse: bool, *args) -> tuple:
-    """The loop on arrays: ``step_fn(*carries, *x[t], *closure) -> (*new carries, *ys)``;
-    returns the final carries, the stacked outputs and the stacked carries-in."""
-    if length < 1:
-        raise ValueError(f"scan: a loop of {length} steps (at least one step is needed)")
-    carry = list(args[:nc])
-    xs, closure = args[nc:nc + nx], args[nc + nx:]
-    steps = range(length - 1, -1, -1) if reverse else range(length)
-    ys, carries_in = [None] * length, [None] * length
-    for t in steps:
-        carries_in[t] = carry
-        out = step_fn(*carry, *(x[t] for x in xs), *closure)  # a tuple: list outputs
-        carry, ys[t] = list(out[:nc]), out[nc:]
-    stacked = [np.stack([y[j] for y in ys]) for j in range(len(ys[0]))]
-    residuals = [np.stack([c[j] for c in carries_in]) for j in range(nc)]
-    return (*carry, *stacked, *residuals)
-
-
 def _step_function(g, body: Body, backend):
     """The body compiled once per graph and backend: placeholders in, new carries and
     outputs out."""
@@ -82,20 +71,24 @@ def _step_function(g, body: Body, backend):
     return memo[key]
 
 
+LOOP_BACKENDS = ("numpy", "numba", "jax", "cupy")  # their runtimes have ``scan``
+
+
 def _emit_scan(args, params, ctx):
-    """One call of the loop for all the outputs of a scan: the first output node's line
-    runs it and keeps the results, the others read theirs."""
-    if getattr(ctx.backend, "name", None) not in ("numpy", "numba"):
-        raise UnsupportedError("scan: loops run on the numpy and numba backends so far; "
-                               "compile this function with one of them")
+    """One call of the loop (``rt.scan``) for all the outputs of a scan: the first output
+    node's line runs it and keeps the results, the others read theirs."""
+    if getattr(ctx.backend, "name", None) not in LOOP_BACKENDS:
+        raise UnsupportedError(f"scan: loops run on the {', '.join(LOOP_BACKENDS)} backends "
+                               "so far; compile this function with one of them")
     body = params["body"]
     family = (tuple(args), body, params["length"], params["reverse"])
     results = ctx.shared.get(family)
     if results is not None:
         return f"{results}[{params['output']}]"
     results = ctx.shared[family] = f"s{ctx.node}"
-    step = ctx.ref(_step_function(ctx.g, body, ctx.backend))
-    return (f"({results} := {ctx.ref(run)}({step}, {len(body.carries)}, {len(body.xs)}, "
+    step = f"step{ctx.node}"  # compiled for this backend: not a NumPy function to call back
+    ctx.namespace[step] = _step_function(ctx.g, body, ctx.backend)
+    return (f"({results} := rt.scan({step}, {len(body.carries)}, {len(body.xs)}, "
             f"{ctx.dim(params['length'])}, {params['reverse']}, {', '.join(args)}))"
             f"[{params['output']}]")
 

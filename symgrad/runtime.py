@@ -213,6 +213,23 @@ def _matrix_diagonals(offsets, v: int, x: int) -> tuple:
     return tuple(places)
 
 
+def scan(step, nc: int, nx: int, length: int, reverse: bool, *args, stack=np.stack) -> tuple:
+    """A loop (``sg.scan``) on arrays: ``step(*carries, *x[t], *closure) -> (*new carries,
+    *ys)`` for each step t (from the end with ``reverse``); returns the final carries, the
+    outputs stacked in the inputs' order and the stacked carries each step started from."""
+    if length < 1:
+        raise ValueError(f"scan: a loop of {length} steps (at least one step is needed)")
+    carry = list(args[:nc])
+    xs, closure = args[nc:nc + nx], args[nc + nx:]
+    ys, carries_in = [None] * length, [None] * length
+    for t in range(length - 1, -1, -1) if reverse else range(length):
+        carries_in[t] = carry
+        out = step(*carry, *(x[t] for x in xs), *closure)  # a tuple: list outputs
+        carry, ys[t] = list(out[:nc]), out[nc:]
+    stacked = [stack([y[j] for y in ys]) for j in range(len(ys[0]))]
+    return (*carry, *stacked, *(stack([c[j] for c in carries_in]) for j in range(nc)))
+
+
 EINSUM_INTERMEDIATE = 1 << 24  # entries an intermediate of a contraction may have
 
 

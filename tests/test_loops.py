@@ -6,12 +6,15 @@ products, Hessians and reverse-over-reverse derivatives must agree.
 """
 from __future__ import annotations
 
+import importlib.util
 import re
 
 import numpy as np
 import pytest
+import scipy.special
 
 import symgrad as sg
+from symgrad.backends.array_api import cupy_backend
 
 
 def unrolled(step, init, xs, length, reverse=False):
@@ -174,15 +177,21 @@ def test_one_loop_per_scan_and_graphs_independent_of_the_length():
     assert len(loss.g) == before  # built once: a second request adds nothing
 
 
-def test_numba_backend_runs_the_loop(rng):
-    pytest.importorskip("numba")
+@pytest.mark.parametrize("backend", ["numba", "jax", "cupy"])
+def test_other_backends_run_the_loop(rng, backend):
+    """numba and cupy (NumPy standing in) run the Python loop over their compiled step,
+    jax one lax.scan."""
+    if backend == "cupy":
+        backend = cupy_backend(np, scipy.special)
+    else:
+        pytest.importorskip(backend)
     inputs, step, init, seq = rnn()
     loss = loss_of(*sg.scan(step, init, seq))
     vals = values(rng, 3)
-    outputs = [loss] + sg.grad(loss, inputs)
-    for a, b in zip(sg.function(inputs, outputs, backend="numba")(*vals),
+    outputs = [loss] + sg.grad(loss, inputs) + [sg.hessian(loss, inputs[2])]
+    for a, b in zip(sg.function(inputs, outputs, backend=backend)(*vals),
                     sg.function(inputs, outputs)(*vals)):
-        np.testing.assert_allclose(a, b, rtol=1e-12)
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
 
 def test_errors_name_the_problem(tmp_path):
@@ -196,8 +205,9 @@ def test_errors_name_the_problem(tmp_path):
     with pytest.raises(sg.SymgradError, match="give length"):
         sg.scan(lambda c, x: (c, None), h)
     last, _ = sg.scan(lambda c, x: (c + sg.sum(x), None), h, xs)
-    with pytest.raises(sg.UnsupportedError, match="numpy and numba backends"):
-        sg.function([h, xs], last, backend="jax")
+    if importlib.util.find_spec("dask") is not None:
+        with pytest.raises(sg.UnsupportedError, match="loops run on the numpy, numba, jax, cupy"):
+            sg.function([h, xs], last, backend="dask")
     with pytest.raises(sg.UnsupportedError, match="'scan' has no SymPy mapping"):
         sg.to_sympy(last)
     with pytest.raises(sg.UnsupportedError, match="the op 'scan' cannot be saved yet"):

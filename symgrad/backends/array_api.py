@@ -186,6 +186,9 @@ class Runtime:
             d *= 2
         return xp.moveaxis(B[::-1] if reverse else B, 0, axis)
 
+    def scan(self, step, nc, nx, length, reverse, *args):
+        return numpy_runtime.scan(step, nc, nx, length, reverse, *args, stack=self.xp.stack)
+
     def einsum(self, subscripts, *xs):
         return self.xp.einsum(subscripts, *xs)
 

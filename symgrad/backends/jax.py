@@ -45,6 +45,18 @@ class JaxRuntime(Runtime):
     def argsort(self, x, axis):
         return jnp.argsort(x, axis=axis, stable=True)
 
+    def scan(self, step, nc, nx, length, reverse, *args):
+        """The loop as ``lax.scan``, one compiled loop; the carries each step starts from
+        are stacked as outputs (what reverse mode reads)."""
+        carries, xs, closure = args[:nc], args[nc:nc + nx], args[nc + nx:]
+
+        def body(carry, x):
+            out = step(*carry, *x, *closure)
+            return tuple(out[:nc]), (tuple(out[nc:]), carry)
+        final, (ys, carries_in) = jax.lax.scan(body, tuple(jnp.asarray(c) for c in carries),
+                                               tuple(xs), length=length, reverse=reverse)
+        return (*final, *ys, *carries_in)
+
     def triangular_solve(self, a, b, lower=False, trans=0, unit_diagonal=False):
         """A triangular solve (XLA's), batch axes of ``a`` and ``b`` broadcast."""
         vector = b.ndim == 1
