@@ -1,4 +1,4 @@
-"""Loops as graph nodes: ``scan`` and ``fori_loop``.
+"""Loops as graph nodes: ``scan``, and ``fori_loop`` and ``while_loop`` made of it.
 
 ``sg.scan(step, init, xs)`` traces ``step`` once, in the same graph, on placeholder symbols
 for one step's carry and inputs; the values from outside the loop that the step reads (its
@@ -24,13 +24,14 @@ from . import dims as D
 from .autodiff import grad, jvp
 from .compile import function
 from .errors import ShapeError, SymgradError, UnsupportedError
-from .expr import Batched, Expr, apply, as_expr, symbol
+from .expr import Batched, Expr, apply, as_expr, constant, symbol
 from .graph import common_graph
 from .op import Op, register
 from .ops.arrays import arange
+from .ops.elementwise import logical_and, where
 from .ops.shape import broadcast_to, zeros_like
 from .substitute import clone
-from .trees import tree_flatten, tree_unflatten
+from .trees import tree_flatten, tree_map, tree_unflatten
 
 
 class Body(NamedTuple):
@@ -162,8 +163,9 @@ def _tangent_scan(tangents: list, out: Expr, args: tuple, body: Body, length,
         return memo[key]
     nc, nx = len(body.carries), len(body.xs)
     carries, xs, closure = list(args[:nc]), list(args[nc:nc + nx]), list(args[nc + nx:])
+    fc = [i for i, c in enumerate(carries) if c.dtype.kind == "f"]  # others have no tangent
     with g:
-        cdots = [zeros_like(c) if t is None else t for c, t in zip(carries, tangents[:nc])]
+        cdots = [zeros_like(carries[i]) if tangents[i] is None else tangents[i] for i in fc]
     moving_x = [i for i, t in enumerate(tangents[nc:nc + nx]) if t is not None]
     moving_k = [i for i, t in enumerate(tangents[nc + nx:]) if t is not None]
 
@@ -171,14 +173,17 @@ def _tangent_scan(tangents: list, out: Expr, args: tuple, body: Body, length,
         c, cdot = carry
         x, xdot = x
         new, ys = _body_at(g, body, list(c), list(x), closure)
-        wrt = list(c) + [x[i] for i in moving_x] + [closure[i] for i in moving_k]
-        dnew, dys = jvp((new, ys), wrt, list(cdot) + list(xdot) + list(kdots))
+        wrt = [c[i] for i in fc] + [x[i] for i in moving_x] + [closure[i] for i in moving_k]
+        dnew, dys = jvp(([new[i] for i in fc], ys), wrt, list(cdot) + list(xdot) + list(kdots))
         return (new, dnew), (ys, dys)
 
     (_, cdot), ys, (_, residual_dots) = _scan_all(
         forward_step, (carries, cdots), (xs, [tangents[nc + i] for i in moving_x]), length,
         reverse, consts=[tangents[nc + nx + i] for i in moving_k])
-    memo[key] = list(cdot) + (list(ys[1]) if ys is not None else []) + list(residual_dots)
+    finals, residuals = [None] * nc, [None] * nc
+    for i, final, residual in zip(fc, cdot, residual_dots):
+        finals[i], residuals[i] = final, residual
+    memo[key] = finals + (list(ys[1]) if ys is not None else []) + residuals
     return memo[key]
 
 
@@ -278,6 +283,35 @@ def fori_loop(lower: int, upper: int, body, init):
     if not all(isinstance(b, (int, np.integer)) for b in (lower, upper)):
         raise SymgradError(f"fori_loop: lower and upper must be ints, got {lower!r} and {upper!r}")
     final, _ = scan(lambda carry, i: (body(i, carry), None), init, arange(lower, upper))
+    return final
+
+
+def while_loop(cond, body, init, max_steps: int | None = None):
+    """JAX's ``lax.while_loop``: ``carry = body(carry)`` while ``cond(carry)`` (a boolean
+    scalar), at most ``max_steps`` times: a scan of ``max_steps`` steps whose carry stops
+    changing once ``cond`` fails, so values and derivatives (both modes, any order) stop
+    there alike; the body still runs ``max_steps`` times.  A loop without ``max_steps`` is
+    not written yet.
+
+    >>> root = sg.while_loop(lambda x: abs(x * x - a) > 1e-12, lambda x: (x + a / x) / 2, a,
+    ...                      max_steps=60)
+    """
+    if max_steps is None:
+        raise UnsupportedError("while_loop: give max_steps (the most iterations; values and "
+                               "derivatives stop after them): a loop without a bound is not "
+                               "written yet")
+    if not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
+        raise SymgradError(f"while_loop: max_steps must be a positive int, got {max_steps!r}")
+
+    def step(state, _):
+        carry, running = state
+        go = cond(carry)
+        if not isinstance(go, Expr) or go.ndim or go.dtype.kind != "b":
+            raise ShapeError(f"while_loop: cond must give a boolean scalar, got {go!r}")
+        running = logical_and(running, go)
+        new = body(carry)
+        return (tree_map(lambda n, c: where(running, n, c), new, carry), running), None
+    (final, _), _ = scan(step, (init, constant(True)), length=int(max_steps))
     return final
 
 

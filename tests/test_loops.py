@@ -212,3 +212,46 @@ def test_errors_name_the_problem(tmp_path):
         sg.to_sympy(last)
     with pytest.raises(sg.UnsupportedError, match="the op 'scan' cannot be saved yet"):
         sg.save(str(tmp_path / "loop.json"), [last])
+
+
+def newton_sqrt(a, max_steps=60):
+    return sg.while_loop(lambda x: abs(x * x - a) > 1e-12, lambda x: (x + a / x) / 2, a,
+                         max_steps=max_steps)
+
+
+def test_while_loop_values_and_derivatives_in_both_modes():
+    """Newton's iteration for √a stops when converged; its derivatives through the loop,
+    reverse and forward, first and second, are those of √a (and match differences)."""
+    a = sg.scalar("a")
+    root = newton_sqrt(a)
+    f = sg.function([a], [root, sg.grad(root, a), sg.diff(root, a), sg.diff(root, a, 2)])
+    for v in (0.5, 2.0, 9.0):
+        value, reverse, forward, second = f(v)
+        assert value == pytest.approx(np.sqrt(v), rel=1e-14)
+        assert reverse == pytest.approx(0.5 / np.sqrt(v), rel=1e-10)
+        assert forward == pytest.approx(0.5 / np.sqrt(v), rel=1e-10)
+        assert second == pytest.approx(-0.25 * v ** -1.5, rel=1e-8)
+        eps = 1e-6
+        assert forward == pytest.approx((f(v + eps)[0] - f(v - eps)[0]) / (2 * eps), rel=1e-7)
+
+
+def test_while_loop_stops_at_max_steps_and_per_example_under_vectorize():
+    a, A = sg.scalar("a"), sg.vector("A", 4)
+    three = newton_sqrt(a, max_steps=3)
+    x = 9.0
+    for _ in range(3):
+        x = (x + 9.0 / x) / 2
+    assert sg.function([a], three)(9.0) == pytest.approx(x, rel=1e-15)
+    roots = sg.vectorize([newton_sqrt(a), sg.grad(newton_sqrt(a), a)], {a: A})
+    values = np.array([0.25, 2.0, 100.0, 1e4])  # converging after different numbers of steps
+    got, slopes = sg.function([A], roots)(values)
+    np.testing.assert_allclose(got, np.sqrt(values), rtol=1e-14)
+    np.testing.assert_allclose(slopes, 0.5 / np.sqrt(values), rtol=1e-9)
+
+
+def test_while_loop_errors():
+    x = sg.scalar("x")
+    with pytest.raises(sg.UnsupportedError, match="give max_steps"):
+        sg.while_loop(lambda c: c > 0, lambda c: c - 1, x)
+    with pytest.raises(sg.ShapeError, match="boolean scalar"):
+        sg.while_loop(lambda c: c, lambda c: c - 1, x, max_steps=5)
