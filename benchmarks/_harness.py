@@ -114,3 +114,13 @@ def max_rss_mib() -> float:
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1e3:.3f} ms"
+
+
+def report(times: dict, reference: str, digits: int = 2) -> None:
+    """One line per contender of ``per_call``'s times: min, median, ratio to ``reference``
+    (when it ran)."""
+    width = max(map(len, times))
+    for name, (best, median) in times.items():
+        ratio = f"  ratio to {reference} {best / times[reference][0]:.{digits}f}" \
+            if reference in times else ""
+        print(f"  {name:{width}} {ms(best):>12} ({ms(median)}){ratio}")

@@ -98,9 +98,7 @@ def main():
     t = H.per_call(contenders, repeats=7)
     print(f"2-layer LSTM, hidden {HIDDEN}, length {T}, batch {BATCH}: loss + gradient per call "
           "(min; median)")
-    for name, (best, median) in t.items():
-        print(f"  {name:12} {H.ms(best):>12} ({H.ms(median)})"
-              + (f"  ratio to JAX {best / t['jax'][0]:.2f}" if "jax" in t else ""))
+    H.report(t, "jax", 2)
     print(f"symgrad build + scan + grad + compile (any length): {H.ms(seconds)} (target < 500 ms)")
 
 

@@ -82,8 +82,7 @@ def main():
     t = H.per_call(contenders)
     print(f"MLP {D}-{HIDDEN}-{OUT}, batch {N}: Hessian wrt W1 ({D * HIDDEN} x {D * HIDDEN}), "
           f"per call (min; median)")
-    for name, (best, median) in t.items():
-        print(f"  {name:8} {H.ms(best):>10} ({H.ms(median)})  ratio to hand {best / t['hand'][0]:.2f}")
+    H.report(t, "hand")
     print(f"symgrad build + hessian + compile: {H.ms(seconds)}  (target: symgrad/hand <= 2)")
 
 

@@ -82,9 +82,7 @@ def main():
         contenders["jax"] = lambda: jax_fn(*args)
     t = H.per_call(contenders, repeats=7)
     print(f"RK4, {N} states, {STEPS} steps: cost + gradient wrt A, b, x0 per call (min; median)")
-    for name, (best, median) in t.items():
-        print(f"  {name:9} {H.ms(best):>12} ({H.ms(median)})"
-              + (f"  ratio to JAX {best / t['jax'][0]:.1f}" if "jax" in t else ""))
+    H.report(t, "jax", 1)
     print(f"derive + compile: scan {H.ms(loop_build)}, unrolled {H.ms(unroll_build)}")
 
 

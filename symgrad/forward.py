@@ -55,21 +55,12 @@ def forward(outputs: list, seeds: dict, known: dict | None = None) -> dict:
 def push(op, tangents: list, out: Expr, args: list, params: dict):
     """One node's tangent: banded while its band rule allows, then held as a contraction
     while its contraction rule allows, else its jvp rule's."""
-    if any(isinstance(t, Banded) for t in tangents):
-        t = _structured(op.band, Banded, tangents, out, args, params)
-        if t is not LOST:
-            return t
-        held = [contraction.from_band(t, x) if isinstance(t, Banded) else t
-                for t, x in zip(tangents, args)]
-        if op.contraction is None or any(h is None and t is not None for h, t in zip(held, tangents)):
-            held = [dense(t, x) if isinstance(t, Banded) else t for t, x in zip(tangents, args)]
-        tangents = held
-    if any(isinstance(t, Contraction) for t in tangents):
-        t = _structured(op.contraction, Contraction, tangents, out, args, params)
-        if t is not LOST:
-            return t
-        tangents = [contraction.dense(t, x) if isinstance(t, Contraction) else t
-                    for t, x in zip(tangents, args)]
+    for kind, field, lost in _STRUCTURES:
+        if any(isinstance(t, kind) for t in tangents):
+            t = _structured(getattr(op, field), kind, tangents, out, args, params)
+            if t is not LOST:
+                return t
+            tangents = lost(op, tangents, args)
     rule = op.jvp_rule()
     if rule is None:
         if op.differentiable:
@@ -80,6 +71,26 @@ def push(op, tangents: list, out: Expr, args: list, params: dict):
         return None
     batch = next((t for t in tangents if isinstance(t, Batched)), None)
     return fit_tangent(as_expr(result, out), out, batch)
+
+
+def _band_lost(op, tangents: list, args: list) -> list:
+    """Bands an op's band rule cannot keep: a contraction where its contraction rule may
+    take them on, else dense batches."""
+    held = [contraction.from_band(t, x) if isinstance(t, Banded) else t
+            for t, x in zip(tangents, args)]
+    if op.contraction is None or any(h is None and t is not None for h, t in zip(held, tangents)):
+        held = [dense(t, x) if isinstance(t, Banded) else t for t, x in zip(tangents, args)]
+    return held
+
+
+def _contraction_lost(op, tangents: list, args: list) -> list:
+    return [contraction.dense(t, x) if isinstance(t, Contraction) else t
+            for t, x in zip(tangents, args)]
+
+
+# the structured batches, in the order a tangent passes from one to the next: its kind, the
+# op's rule for it, and what it becomes where that rule answers LOST
+_STRUCTURES = ((Banded, "band", _band_lost), (Contraction, "contraction", _contraction_lost))
 
 
 def _structured(rule, kind: type, tangents: list, out: Expr, args: list, params: dict):
