@@ -32,7 +32,7 @@ from .ops.custom import defop
 from .rewrite import Rule
 from .autodiff import diff, hvp
 from .batching import vectorize
-from .loops import fori_loop, scan, while_loop
+from .loops import cond, fori_loop, scan, while_loop
 from .compile import NUMPY, Backend, Function, function
 from .serialize import load, save
 from .sparsity import hessian_coloring, hessian_sparsity, jacobian_coloring, jacobian_sparsity
@@ -72,7 +72,7 @@ __all__ = [
     # derivatives and batching
     "grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "diff", "vectorize", "check_grad",
     # loops
-    "scan", "fori_loop", "while_loop",
+    "scan", "fori_loop", "while_loop", "cond",
     # function transforms and parameter trees (JAX's names)
     "value_and_grad", "vmap", "jit", "Transformed", "ravel_pytree", "tree_flatten",
     "tree_unflatten", "tree_map",

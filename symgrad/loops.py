@@ -1,4 +1,5 @@
-"""Loops as graph nodes: ``scan``, and ``fori_loop`` and ``while_loop`` made of it.
+"""Loops and branches as graph nodes: ``scan`` (with ``fori_loop`` and ``while_loop`` made of
+it) and ``cond``.
 
 ``sg.scan(step, init, xs)`` traces ``step`` once, in the same graph, on placeholder symbols
 for one step's carry and inputs; the values from outside the loop that the step reads (its
@@ -12,7 +13,8 @@ compiled step, or ``lax.scan`` on the jax backend).
 Derivatives are loops too, built from the body's own rules once, whatever the length:
 reverse mode is one scan the other way over the step's vjp (all the outputs' cotangents at
 once, :attr:`Op.joint_vjp`), forward mode a scan of the step's jvp, and a batch (Hessians,
-``sg.vectorize``) a scan of the body traced again on batched placeholders.
+``sg.vectorize``) a scan of the body traced again on batched placeholders.  ``cond`` holds
+two traced branches the same way and runs the one its predicate picks.
 """
 from __future__ import annotations
 
@@ -315,6 +317,22 @@ def while_loop(cond, body, init, max_steps: int | None = None):
     return final
 
 
+def _close_over(g, placeholders: list, outputs: list) -> tuple:
+    """``(closure, its placeholders, outputs)``: the values from outside a traced body that
+    it reads (the frontier of what depends on ``placeholders``; constants stay inside),
+    new placeholders for them, and ``outputs`` (lists of expressions) rebuilt on those."""
+    marks = {p.node for p in placeholders}
+    roots = [e.node for part in outputs for e in part]
+    inside = g.ancestors(roots, stop=marks)
+    variant = g.descendants(list(marks), inside) | marks
+    frontier = sorted({a for n in variant - marks for a in g[n]["args"] if a not in variant}
+                      | {n for n in roots if n not in variant})
+    closure = [Expr(g, n) for n in frontier if g[n]["op"] != "constant"]
+    with g:
+        closure_ph = [symbol(f"k{i}", c.dims, c.dtype) for i, c in enumerate(closure)]
+    return closure, closure_ph, clone(outputs, dict(zip(closure, closure_ph)))
+
+
 def _scan_all(step, init, xs, length, reverse: bool, consts: list = ()) -> tuple:
     """``(final carry, stacked ys, stacked carries-in)`` of the scan (trees as given).
     ``consts``: values the same at every step, passed to ``step`` as a third argument (as
@@ -355,16 +373,7 @@ def _scan_all(step, init, xs, length, reverse: bool, consts: list = ()) -> tuple
                          f"{ctree!r} with shapes {[D.fmt_shape(c.dims) for c in carries]}")
     ys, ytree = tree_flatten(out[1])
     ys = [as_expr(y) for y in ys]
-    placeholders = {p.node for p in carry_ph + x_ph + const_ph}
-    inside = g.ancestors([e.node for e in new + ys], stop=placeholders)
-    variant = g.descendants(list(placeholders), inside) | placeholders
-    frontier = sorted({a for n in variant - placeholders for a in g[n]["args"] if a not in variant}
-                      | {e.node for e in new + ys if e.node not in variant})
-    frontier = [n for n in frontier if g[n]["op"] != "constant"]
-    closure = [Expr(g, n) for n in frontier]
-    with g:
-        closure_ph = [symbol(f"k{i}", c.dims, c.dtype) for i, c in enumerate(closure)]
-    new, ys = clone([new, ys], dict(zip(closure, closure_ph)))
+    closure, closure_ph, (new, ys) = _close_over(g, carry_ph + x_ph + const_ph, [new, ys])
     body = Body(tuple(p.node for p in carry_ph), tuple(p.node for p in x_ph),
                 tuple(p.node for p in closure_ph + const_ph), tuple(e.node for e in new),
                 tuple(e.node for e in ys))
@@ -375,3 +384,165 @@ def _scan_all(step, init, xs, length, reverse: bool, consts: list = ()) -> tuple
     return (tree_unflatten(ctree, results[:nc]),
             tree_unflatten(ytree, results[nc:nc + ny]) if ys else None,
             tree_unflatten(ctree, results[nc + ny:]))
+
+
+# -- cond: one of two traced branches -----------------------------------------------------
+def cond(pred, true_fn, false_fn, *operands):
+    """JAX's ``lax.cond``: ``true_fn(*operands)`` if the boolean scalar ``pred`` holds, else
+    ``false_fn(*operands)``; both branches return the same tree of shapes and dtypes, and only
+    the branch taken is evaluated (unlike ``sg.where``).  Differentiable in both modes; under
+    ``sg.vectorize`` with a batched ``pred`` it evaluates both and selects, as JAX's ``vmap``.
+
+    >>> y = sg.cond(x > 0, lambda x: sg.log(x), lambda x: -x, x)
+    """
+    pred = as_expr(pred)
+    if pred.ndim or pred.dtype.kind != "b":
+        raise ShapeError(f"cond: pred must be a boolean scalar, got {pred!r}")
+    leaves, tree = tree_flatten(operands)
+    leaves = [as_expr(x) for x in leaves]
+    g = common_graph([pred.g] + [x.g for x in leaves], "cond")
+    with g:
+        ph = [symbol(f"operand{i}", x.dims, x.dtype) for i, x in enumerate(leaves)]
+        taken = [tree_flatten(fn(*tree_unflatten(tree, ph))) for fn in (true_fn, false_fn)]
+    (outs_t, tree_t), (outs_f, tree_f) = taken
+    outs_t, outs_f = [as_expr(o, pred) for o in outs_t], [as_expr(o, pred) for o in outs_f]
+    if tree_t != tree_f or any(a.dims != b.dims or a.dtype != b.dtype for a, b in zip(outs_t, outs_f)):
+        raise ShapeError(f"cond: the branches return {tree_t!r} with shapes "
+                         f"{[(D.fmt_shape(a.dims), a.dtype.name) for a in outs_t]} and {tree_f!r} "
+                         f"with shapes {[(D.fmt_shape(b.dims), b.dtype.name) for b in outs_f]}")
+    if not outs_t:
+        raise SymgradError("cond: the branches return nothing")
+    closure, closure_ph, (outs_t, outs_f) = _close_over(g, ph, [outs_t, outs_f])
+    branches = tuple(Body(tuple(p.node for p in ph), (), tuple(p.node for p in closure_ph), (),
+                          tuple(e.node for e in outs)) for outs in (outs_t, outs_f))
+    args = [pred] + leaves + closure
+    return tree_unflatten(tree_t, [apply("cond", *args, branches=branches, output=k)
+                                   for k in range(len(outs_t))])
+
+
+def _cond_infer(pred, *args, branches, output):
+    node = branches[0].ys[output]
+    return pred.g[node]["shape"], pred.g[node]["dtype"]
+
+
+def _emit_cond(args, params, ctx):
+    """One call (``rt.cond``) for all the outputs, the taken branch's compiled function."""
+    if getattr(ctx.backend, "name", None) not in LOOP_BACKENDS:
+        raise UnsupportedError(f"cond: branches run on the {', '.join(LOOP_BACKENDS)} "
+                               "backends so far; compile this function with one of them")
+    branches = params["branches"]
+    family = (tuple(args), branches)
+    results = ctx.shared.get(family)
+    if results is not None:
+        return f"{results}[{params['output']}]"
+    results = ctx.shared[family] = f"s{ctx.node}"
+    names = []
+    for k, body in enumerate(branches):
+        names.append(f"branch{ctx.node}_{k}")  # compiled for this backend, not a callback
+        ctx.namespace[names[-1]] = _step_function(ctx.g, body, ctx.backend)
+    return (f"({results} := rt.cond({args[0]}, {names[0]}, {names[1]}, {', '.join(args[1:])}))"
+            f"[{params['output']}]")
+
+
+def _branch_at(g, body: Body, operands: list, closure: list) -> list:
+    return _body_at(g, body, operands, [], closure)[1]
+
+
+def _cond_cotangents(cotangents: tuple, args: tuple, branches: tuple) -> list:
+    """The arguments' cotangents: a cond of the branches' vjps (the cotangents of the
+    outputs passed in as operands)."""
+    g = args[0].g
+    memo = g.cache.setdefault("cond vjp", {})
+    key = (tuple(a.node for a in args), branches, tuple(None if c is None else c.node for c in cotangents))
+    if key in memo:
+        return memo[key]
+    n = len(branches[0].carries)
+    pred, operands, closure = args[0], list(args[1:1 + n]), list(args[1 + n:])
+    fo = [i for i, x in enumerate(operands) if x.dtype.kind == "f"]
+    fk = [i for i, x in enumerate(closure) if x.dtype.kind == "f"]
+    read = [k for k, c in enumerate(cotangents) if c is not None]
+    out = [None] * len(args)
+    if fo or fk:
+        def vjp_of(body):
+            def fn(*given):
+                ops, cots = list(given[:n]), given[n:]
+                outs = _branch_at(g, body, ops, closure)
+                seeds: dict = {}
+                for k, c in zip(read, cots):
+                    seeds[outs[k]] = seeds[outs[k]] + c if outs[k] in seeds else c
+                return tuple(grad(None, [ops[i] for i in fo] + [closure[i] for i in fk],
+                                  known_grads=seeds))
+            return fn
+        grads = cond(pred, *map(vjp_of, branches), *operands, *[cotangents[k] for k in read])
+        for slot, value in zip([1 + i for i in fo] + [1 + n + i for i in fk], grads):
+            out[slot] = value
+    memo[key] = out
+    return out
+
+
+def _cond_joint_vjp(cotangents, *args, branches, output):
+    return _cond_cotangents(tuple(cotangents), args, branches)
+
+
+def _cond_tangents(tangents: list, args: tuple, branches: tuple) -> list:
+    """The outputs' tangents: a cond of the branches' jvps, the moving operands' and
+    closure values' tangents passed in as operands (so batched ones never enter a trace)."""
+    g = args[0].g
+    memo = g.cache.setdefault("cond jvp", {})
+    key = (tuple(a.node for a in args), branches,
+           tuple(None if t is None else (t.node, getattr(t, "nb", 0)) for t in tangents))
+    if key in memo:
+        return memo[key]
+    n = len(branches[0].carries)
+    pred, operands, closure = args[0], list(args[1:1 + n]), list(args[1 + n:])
+    moving_o = [i for i in range(n) if tangents[1 + i] is not None]
+    moving_k = [i for i in range(len(closure)) if tangents[1 + n + i] is not None]
+    floats = [k for k, node in enumerate(branches[0].ys) if g[node]["dtype"].kind == "f"]
+
+    def jvp_of(body):
+        def fn(*given):
+            ops, dots = list(given[:n]), list(given[n:])
+            outs = _branch_at(g, body, ops, closure)
+            wrt = [ops[i] for i in moving_o] + [closure[i] for i in moving_k]
+            return tuple(jvp([outs[k] for k in floats], wrt, dots))
+        return fn
+    dots = cond(pred, *map(jvp_of, branches), *operands,
+                *[tangents[1 + i] for i in moving_o], *[tangents[1 + n + i] for i in moving_k])
+    out = [None] * len(branches[0].ys)
+    for k, d in zip(floats, dots):
+        out[k] = d
+    memo[key] = out
+    return out
+
+
+def _cond_jvp(tangents, out, *args, branches, output):
+    return _cond_tangents(tangents, args, branches)[output]
+
+
+def _cond_batch(nb, batched, pred, *rest, branches, output):
+    """A batched ``pred`` selects between both branches evaluated on the batch (as JAX's
+    vmap); an unbatched one picks one branch, traced again on batched placeholders."""
+    g = pred.g
+    memo = g.cache.setdefault("cond batch", {})
+    key = ((pred.node,) + tuple(a.node for a in rest), tuple(batched), branches, nb)
+    if key not in memo:
+        n = len(branches[0].carries)
+        batch = next(a.dims[:nb] for a, f in zip((pred,) + rest, batched) if f)
+        wrap = [Batched(a, nb) if f else a for a, f in zip(rest, batched[1:])]
+        if batched[0]:
+            taken = [_branch_at(g, body, wrap[:n], wrap[n:]) for body in branches]
+            memo[key] = [_full(where(Batched(pred, nb), t, f), batch) for t, f in zip(*taken)]
+        else:
+            def on_batch(body):
+                def fn(*ops):
+                    ops = [Batched(o, nb) if f else o for o, f in zip(ops, batched[1:1 + n])]
+                    return tuple(_full(o, batch) for o in _branch_at(g, body, ops, wrap[n:]))
+                return fn
+            memo[key] = list(cond(pred, *map(on_batch, branches), *rest[:n]))
+    return memo[key][output]
+
+
+register(Op("cond", _cond_infer, None, emit=_emit_cond, joint_vjp=_cond_joint_vjp,
+            siblings=lambda params: [{**params, "output": k}
+                                     for k in range(len(params["branches"][0].ys))],
+            jvp=_cond_jvp, batch=_cond_batch, doc="one of two traced branches (sg.cond)"))

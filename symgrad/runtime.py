@@ -230,6 +230,11 @@ def scan(step, nc: int, nx: int, length: int, reverse: bool, *args, stack=np.sta
     return (*carry, *stacked, *(stack([c[j] for c in carries_in]) for j in range(nc)))
 
 
+def cond(pred, true_fn, false_fn, *args) -> tuple:
+    """``sg.cond`` on arrays: only the branch ``pred`` picks runs."""
+    return true_fn(*args) if pred else false_fn(*args)
+
+
 EINSUM_INTERMEDIATE = 1 << 24  # entries an intermediate of a contraction may have
 
 

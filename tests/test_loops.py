@@ -255,3 +255,59 @@ def test_while_loop_errors():
         sg.while_loop(lambda c: c > 0, lambda c: c - 1, x)
     with pytest.raises(sg.ShapeError, match="boolean scalar"):
         sg.while_loop(lambda c: c, lambda c: c - 1, x, max_steps=5)
+
+
+# -- cond -------------------------------------------------------------------------------------
+def test_cond_values_and_derivatives_of_both_branches():
+    x = sg.scalar("x")
+    y = sg.cond(x > 0, lambda x: sg.log(x) * x, lambda x: -x ** 3, x)
+    f = sg.function([x], [y, sg.grad(y, x), sg.diff(y, x), sg.diff(y, x, 2)])
+    assert f(2.0) == pytest.approx((2 * np.log(2), np.log(2) + 1, np.log(2) + 1, 0.5), rel=1e-14)
+    assert f(-2.0) == pytest.approx((8.0, -12.0, -12.0, 12.0), rel=1e-14)
+    sg.check_grad(y, x, {x: 1.5}, order=2, tol=1e-6)
+    sg.check_grad(y, x, {x: -0.7}, order=2, tol=1e-6)
+
+
+def test_cond_never_evaluates_the_branch_not_taken():
+    calls = []
+
+    def loud(a):
+        calls.append(a)
+        raise FloatingPointError("the branch not taken ran")
+    blow_up = sg.defop("blow_up_in_cond_test", loud, partials=[lambda out, a: out])
+    x, w = sg.scalar("x"), sg.vector("w", 2)
+    y = sg.cond(x > 0, lambda x, w: sg.sum(w) * x, lambda x, w: blow_up(x) * sg.sum(w), x, w)
+    f = sg.function([x, w], [y, sg.grad(y, [x, w])[0], sg.hessian(y, w)])
+    value, slope, hessian = f(2.0, np.array([1.0, 3.0]))
+    assert (value, slope) == (8.0, 4.0) and not hessian.any() and not calls
+    with pytest.raises(FloatingPointError):
+        f(-2.0, np.array([1.0, 3.0]))
+
+
+def test_cond_under_vectorize_selects_per_example():
+    x, X = sg.scalar("x"), sg.vector("X", 4)
+    y = sg.cond(x > 0, lambda x: sg.sqrt(x), lambda x: x * x, x)
+    values, slopes = sg.function([X], sg.vectorize([y, sg.grad(y, x)], {x: X}))(
+        np.array([-1.0, 0.25, 4.0, -3.0]))
+    np.testing.assert_allclose(values, [1.0, 0.5, 2.0, 9.0], rtol=1e-15)
+    np.testing.assert_allclose(slopes, [-2.0, 1.0, 0.25, -6.0], rtol=1e-15)
+
+
+@pytest.mark.parametrize("backend", ["numba", "jax"])
+def test_cond_on_other_backends(backend):
+    pytest.importorskip(backend)
+    v = sg.vector("v", 3)
+    z = sg.cond(sg.sum(v) > 0, lambda a: a * sg.sin(a), lambda a: sg.exp(a), v)
+    outputs = [z, sg.hessian(sg.sum(z), v)]
+    for point in (np.array([1.0, 2.0, 0.5]), np.array([-1.0, -2.0, 0.5])):
+        for a, b in zip(sg.function([v], outputs, backend=backend)(point),
+                        sg.function([v], outputs)(point)):
+            np.testing.assert_allclose(a, b, rtol=1e-13)
+
+
+def test_cond_errors():
+    x = sg.scalar("x")
+    with pytest.raises(sg.ShapeError, match="boolean scalar"):
+        sg.cond(x, lambda x: x, lambda x: -x, x)
+    with pytest.raises(sg.ShapeError, match="branches return"):
+        sg.cond(x > 0, lambda x: x, lambda x: sg.stack([x, x]), x)

@@ -346,6 +346,19 @@ def check_move(x, value, moved, expected):
     check_grads(sg.sin(moved), x, {x: value})
 
 
+@covers("cond")
+def test_cond(rng):
+    """One of two branches, values and derivatives to second order against differences on
+    each side (tests/test_loops.py checks the branch not taken never runs)."""
+    w, v = sg.vector("w", 3), sg.vector("v", 3)
+    z = sg.cond(sg.sum(w) > 0, lambda a, b: a * sg.sin(b), lambda a, b: sg.exp(a) - b, w, v)
+    for sign in (1, -1):
+        a, b = sign * np.abs(rng.standard_normal(3)), rng.standard_normal(3)
+        expected = a * np.sin(b) if sign > 0 else np.exp(a) - b
+        np.testing.assert_allclose(sg.function([w, v], z)(a, b), expected, rtol=1e-14)
+        check_grads(z, [w, v], {w: a, v: b})
+
+
 @covers("scan")
 def test_scan(rng):
     """A loop over a traced step, values against NumPy and derivatives to second order

@@ -45,6 +45,10 @@ class JaxRuntime(Runtime):
     def argsort(self, x, axis):
         return jnp.argsort(x, axis=axis, stable=True)
 
+    def cond(self, pred, true_fn, false_fn, *args):
+        """``lax.cond``: one branch runs on the device."""
+        return jax.lax.cond(pred, lambda a: tuple(true_fn(*a)), lambda a: tuple(false_fn(*a)), args)
+
     def scan(self, step, nc, nx, length, reverse, *args):
         """The loop as ``lax.scan``, one compiled loop; the carries each step starts from
         are stacked as outputs (what reverse mode reads)."""
