@@ -31,7 +31,7 @@ from .graph import common_graph
 from .op import Op, register
 from .ops.arrays import arange
 from .ops.elementwise import logical_and, where
-from .ops.shape import broadcast_to, zeros_like
+from .ops.shape import broadcast_to, expand_dims, zeros_like
 from .substitute import clone
 from .trees import tree_flatten, tree_map, tree_unflatten
 
@@ -290,31 +290,157 @@ def fori_loop(lower: int, upper: int, body, init):
 
 def while_loop(cond, body, init, max_steps: int | None = None):
     """JAX's ``lax.while_loop``: ``carry = body(carry)`` while ``cond(carry)`` (a boolean
-    scalar), at most ``max_steps`` times: a scan of ``max_steps`` steps whose carry stops
-    changing once ``cond`` fails, so values and derivatives (both modes, any order) stop
-    there alike; the body still runs ``max_steps`` times.  A loop without ``max_steps`` is
-    not written yet.
+    scalar).  Without ``max_steps`` a loop node that runs until ``cond`` fails: values and
+    forward mode (reverse mode raises, asking for ``max_steps``).  With ``max_steps`` a scan
+    of that many steps whose carry stops changing once ``cond`` fails, so values and
+    derivatives (both modes, any order) stop there alike; the body still runs ``max_steps``
+    times.
 
-    >>> root = sg.while_loop(lambda x: abs(x * x - a) > 1e-12, lambda x: (x + a / x) / 2, a,
-    ...                      max_steps=60)
+    >>> root = sg.while_loop(lambda x: abs(x * x - a) > 1e-12, lambda x: (x + a / x) / 2, a)
     """
     if max_steps is None:
-        raise UnsupportedError("while_loop: give max_steps (the most iterations; values and "
-                               "derivatives stop after them): a loop without a bound is not "
-                               "written yet")
+        return _while(cond, body, init)
     if not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
         raise SymgradError(f"while_loop: max_steps must be a positive int, got {max_steps!r}")
 
     def step(state, _):
         carry, running = state
-        go = cond(carry)
-        if not isinstance(go, Expr) or go.ndim or go.dtype.kind != "b":
-            raise ShapeError(f"while_loop: cond must give a boolean scalar, got {go!r}")
-        running = logical_and(running, go)
+        running = logical_and(running, _predicate(cond, carry))
         new = body(carry)
         return (tree_map(lambda n, c: where(running, n, c), new, carry), running), None
     (final, _), _ = scan(step, (init, constant(True)), length=int(max_steps))
     return final
+
+
+def _predicate(cond, carry) -> Expr:
+    go = cond(carry)
+    if not isinstance(go, Expr) or go.ndim or go.dtype.kind != "b":
+        raise ShapeError(f"while_loop: cond must give a boolean scalar, got {go!r}")
+    return go
+
+
+def _while(cond, body, init):
+    """The loop node: ``cond`` and ``body`` traced on one carry's placeholders, run by
+    ``rt.while_loop`` until ``cond`` fails."""
+    carries, tree = tree_flatten(init)
+    carries = [as_expr(c) for c in carries]
+    if not carries:
+        raise SymgradError("while_loop: give a carry")
+    g = common_graph([c.g for c in carries], "while_loop")
+    with g:
+        ph = [symbol(f"carry{i}", c.dims, c.dtype) for i, c in enumerate(carries)]
+        go = _predicate(cond, tree_unflatten(tree, ph))
+        new, ntree = tree_flatten(body(tree_unflatten(tree, ph)))
+    new = [as_expr(n, go) for n in new]
+    if ntree != tree or any(n.dims != c.dims or n.dtype != c.dtype for n, c in zip(new, carries)):
+        raise ShapeError(f"while_loop: body's new carry {ntree!r} with shapes "
+                         f"{[D.fmt_shape(n.dims) for n in new]} differs from the carry "
+                         f"{tree!r} with shapes {[D.fmt_shape(c.dims) for c in carries]}")
+    closure, closure_ph, ([go], new) = _close_over(g, ph, [[go], new])
+    nodes = tuple(p.node for p in ph), tuple(p.node for p in closure_ph)
+    test = Body(nodes[0], (), nodes[1], (), (go.node,))
+    step = Body(nodes[0], (), nodes[1], tuple(n.node for n in new), ())
+    return tree_unflatten(tree, [apply("while", *carries, *closure, test=test, step=step, output=k)
+                                 for k in range(len(carries))])
+
+
+def _while_infer(*args, test, step, output):
+    node = step.carries[output]
+    return args[0].g[node]["shape"], args[0].g[node]["dtype"]
+
+
+def _emit_while(args, params, ctx):
+    """One call (``rt.while_loop``) for all the final carries."""
+    if getattr(ctx.backend, "name", None) not in LOOP_BACKENDS:
+        raise UnsupportedError(f"while_loop: loops run on the {', '.join(LOOP_BACKENDS)} "
+                               "backends so far; compile this function with one of them")
+    family = (tuple(args), params["test"], params["step"])
+    results = ctx.shared.get(family)
+    if results is not None:
+        return f"{results}[{params['output']}]"
+    results = ctx.shared[family] = f"s{ctx.node}"
+    names = []
+    for part in ("test", "step"):
+        names.append(f"{part}{ctx.node}")  # compiled for this backend, not a callback
+        ctx.namespace[names[-1]] = _step_function(ctx.g, params[part], ctx.backend)
+    return (f"({results} := rt.while_loop({names[0]}, {names[1]}, {len(params['step'].carries)}, "
+            f"{', '.join(args)}))[{params['output']}]")
+
+
+def _while_tangents(tangents: list, args: tuple, test: Body, step: Body) -> list:
+    """The final carries' tangents: a loop over (carries, their tangents, the closure's
+    tangents carried along), ``cond`` read on the carries alone."""
+    g = args[0].g
+    memo = g.cache.setdefault("while jvp", {})
+    key = (tuple(a.node for a in args), test, step,
+           tuple(None if t is None else (t.node, getattr(t, "nb", 0)) for t in tangents))
+    if key in memo:
+        return memo[key]
+    nc = len(step.carries)
+    carries, closure = list(args[:nc]), list(args[nc:])
+    fc = [i for i, c in enumerate(carries) if c.dtype.kind == "f"]
+    moving = [i for i, t in enumerate(tangents[nc:]) if t is not None]
+    with g:
+        dots = [zeros_like(carries[i]) if tangents[i] is None else tangents[i] for i in fc]
+
+    def test_fn(state):
+        return _body_at(g, test, list(state[0]), [], closure)[1][0]
+
+    def step_fn(state):
+        c, cdot, kdot = state
+        new = _body_at(g, step, list(c), [], closure)[0]
+        wrt = [c[i] for i in fc] + [closure[i] for i in moving]
+        return new, jvp([new[i] for i in fc], wrt, list(cdot) + list(kdot)), kdot
+
+    _, finals, _ = _while(test_fn, step_fn, (carries, dots, [tangents[nc + i] for i in moving]))
+    out = [None] * nc
+    for i, d in zip(fc, finals):
+        out[i] = d
+    memo[key] = out
+    return out
+
+
+def _while_jvp(tangents, out, *args, test, step, output):
+    return _while_tangents(tangents, args, test, step)[output]
+
+
+def _while_batch(nb, batched, *args, test, step, output):
+    """A batch of loops: run while any example's ``cond`` holds, each carry changing only
+    while its own does (as JAX's vmap); every carry is batched."""
+    g = args[0].g
+    memo = g.cache.setdefault("while batch", {})
+    key = (tuple(a.node for a in args), tuple(batched), test, step, nb)
+    if key not in memo:
+        nc = len(step.carries)
+        batch = next(a.dims[:nb] for a, f in zip(args, batched) if f)
+        closure = [Batched(k, nb) if f else k for k, f in zip(args[nc:], batched[nc:])]
+        init = [a if f else broadcast_to(a, batch + a.dims) for a, f in zip(args[:nc], batched)]
+
+        def going(c):
+            go = _body_at(g, test, [Batched(x, nb) for x in c], [], closure)[1][0]
+            return _full(go, batch)
+
+        def test_fn(c):
+            return apply("any", going(c), axis=tuple(range(nb)), keepdims=False)
+
+        def step_fn(c):
+            new = _body_at(g, step, [Batched(x, nb) for x in c], [], closure)[0]
+            go = going(c)
+            return [where(expand_dims(go, tuple(range(nb, nb + x.ndim - nb))), _full(n, batch), x)
+                    for n, x in zip(new, c)]
+        memo[key] = _while(test_fn, step_fn, init)
+    return memo[key][output]
+
+
+def _no_reverse(*args, **params):
+    raise UnsupportedError("while_loop: reverse mode needs max_steps (sg.while_loop(cond, body, "
+                           "init, max_steps=N)), so that the loop's steps can be kept")
+
+
+register(Op("while", _while_infer, None, emit=_emit_while, jvp=_while_jvp, batch=_while_batch,
+            joint_vjp=_no_reverse, siblings=lambda params: [
+                {**params, "output": k} for k in range(len(params["step"].carries))],
+            doc="a loop until a traced condition fails (sg.while_loop)"))
 
 
 def _close_over(g, placeholders: list, outputs: list) -> tuple:

@@ -230,6 +230,14 @@ def scan(step, nc: int, nx: int, length: int, reverse: bool, *args, stack=np.sta
     return (*carry, *stacked, *(stack([c[j] for c in carries_in]) for j in range(nc)))
 
 
+def while_loop(test, step, nc: int, *args) -> tuple:
+    """``sg.while_loop`` on arrays: ``step(*carries, *closure)`` while ``test`` of them holds."""
+    carry, closure = tuple(args[:nc]), args[nc:]
+    while test(*carry, *closure)[0]:
+        carry = tuple(step(*carry, *closure))
+    return carry
+
+
 def cond(pred, true_fn, false_fn, *args) -> tuple:
     """``sg.cond`` on arrays: only the branch ``pred`` picks runs."""
     return true_fn(*args) if pred else false_fn(*args)

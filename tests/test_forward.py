@@ -29,7 +29,7 @@ BOOLEAN = {"logical_not", "sign"}  # no tangent: checked in test_ops.py
 END_RESULTS = {"band_sparse", "dense_sparse", "csr"}  # scipy matrices, tested in test_hessian.py
 # stop_gradient: differences see through it, checked against its closed form; scan and cond:
 # traced bodies, checked against the unrolled graph and closed forms in test_loops.py
-DEDICATED = {"stop_gradient", "scan", "cond"}
+DEDICATED = {"stop_gradient", "scan", "cond", "while"}
 PARAMS = {"int_power": ({"n": 3}, None), "power": ({}, (0.5, 2.0))}
 
 

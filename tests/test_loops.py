@@ -249,12 +249,38 @@ def test_while_loop_stops_at_max_steps_and_per_example_under_vectorize():
     np.testing.assert_allclose(slopes, 0.5 / np.sqrt(values), rtol=1e-9)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_while_loop_without_a_bound_in_forward_mode(backend):
+    """Without max_steps the loop runs until cond fails: values, forward-mode derivatives of
+    any order, Jacobians and per-example loops under vectorize; reverse mode asks for
+    max_steps."""
+    pytest.importorskip(backend)
+    a, A, v = sg.scalar("a"), sg.vector("A", 4), sg.vector("v", 3)
+    root = sg.while_loop(lambda x: abs(x * x - a) > 1e-12, lambda x: (x + a / x) / 2, a)
+    f = sg.function([a], [root, sg.diff(root, a), sg.diff(root, a, 2)], backend=backend)
+    assert f(2.0) == pytest.approx((np.sqrt(2), 0.5 / np.sqrt(2), -0.25 * 2 ** -1.5), rel=1e-9)
+    values = np.array([0.25, 2.0, 100.0, 1e4])
+    got, slopes = sg.function([A], sg.vectorize([root, sg.diff(root, a)], {a: A}),
+                              backend=backend)(values)
+    np.testing.assert_allclose(got, np.sqrt(values), rtol=1e-14)
+    np.testing.assert_allclose(slopes, 0.5 / np.sqrt(values), rtol=1e-9)
+    halved = sg.while_loop(lambda x: sg.sum(x * x) > 1.0, lambda x: x * 0.5, v)
+    value, jac = sg.function([v], [halved, sg.jacobian(halved, v)], backend=backend)(
+        np.array([3.0, 1.0, 2.0]))
+    np.testing.assert_allclose(value, [0.75, 0.25, 0.5])
+    np.testing.assert_allclose(jac, 0.25 * np.eye(3))
+    with pytest.raises(sg.UnsupportedError, match="reverse mode needs max_steps"):
+        sg.grad(sg.sum(halved), v)
+
+
 def test_while_loop_errors():
     x = sg.scalar("x")
-    with pytest.raises(sg.UnsupportedError, match="give max_steps"):
-        sg.while_loop(lambda c: c > 0, lambda c: c - 1, x)
     with pytest.raises(sg.ShapeError, match="boolean scalar"):
         sg.while_loop(lambda c: c, lambda c: c - 1, x, max_steps=5)
+    with pytest.raises(sg.ShapeError, match="boolean scalar"):
+        sg.while_loop(lambda c: c, lambda c: c - 1, x)
+    with pytest.raises(sg.ShapeError, match="new carry"):
+        sg.while_loop(lambda c: c > 0, lambda c: sg.stack([c, c]), x)
 
 
 # -- cond -------------------------------------------------------------------------------------

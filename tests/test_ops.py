@@ -359,6 +359,25 @@ def test_cond(rng):
         check_grads(z, [w, v], {w: a, v: b})
 
 
+@covers("while")
+def test_while(rng):
+    """A loop until its condition fails: values against NumPy, forward-mode derivatives to
+    second order against differences (reverse mode needs max_steps: a scan)."""
+    x = sg.vector("x", 2)
+    out = sg.while_loop(lambda c: sg.sum(c * c) < 50.0, lambda c: c * 1.5 + sg.sin(c), x)
+    value = np.array([0.3, -0.4])
+    expected = value.copy()
+    while np.sum(expected ** 2) < 50:
+        expected = expected * 1.5 + np.sin(expected)
+    f = sg.function([x], out)
+    np.testing.assert_allclose(f(value), expected, rtol=1e-14)
+    v = rng.standard_normal(2)
+    eps = 1e-6
+    along = sg.function([x], sg.jvp(out, x, sg.constant(v)))(value)
+    np.testing.assert_allclose(along, (f(value + eps * v) - f(value - eps * v)) / (2 * eps),
+                               rtol=1e-6)
+
+
 @covers("scan")
 def test_scan(rng):
     """A loop over a traced step, values against NumPy and derivatives to second order

@@ -189,6 +189,9 @@ class Runtime:
     def scan(self, step, nc, nx, length, reverse, *args):
         return numpy_runtime.scan(step, nc, nx, length, reverse, *args, stack=self.xp.stack)
 
+    def while_loop(self, test, step, nc, *args):
+        return numpy_runtime.while_loop(test, step, nc, *args)
+
     def cond(self, pred, true_fn, false_fn, *args):
         return numpy_runtime.cond(pred, true_fn, false_fn, *args)
 

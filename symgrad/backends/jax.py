@@ -45,6 +45,13 @@ class JaxRuntime(Runtime):
     def argsort(self, x, axis):
         return jnp.argsort(x, axis=axis, stable=True)
 
+    def while_loop(self, test, step, nc, *args):
+        """``lax.while_loop`` over the carries (the closure read as it is)."""
+        closure = args[nc:]
+        return jax.lax.while_loop(lambda c: test(*c, *closure)[0],
+                                  lambda c: tuple(step(*c, *closure)),
+                                  tuple(jnp.asarray(a) for a in args[:nc]))
+
     def cond(self, pred, true_fn, false_fn, *args):
         """``lax.cond``: one branch runs on the device."""
         return jax.lax.cond(pred, lambda a: tuple(true_fn(*a)), lambda a: tuple(false_fn(*a)), args)
