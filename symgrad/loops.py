@@ -77,23 +77,30 @@ def _step_function(g, body: Body, backend):
 LOOP_BACKENDS = ("numpy", "numba", "jax", "cupy")  # their runtimes have ``scan``
 
 
-def _emit_scan(args, params, ctx):
-    """One call of the loop (``rt.scan``) for all the outputs of a scan: the first output
-    node's line runs it and keeps the results, the others read theirs."""
-    if getattr(ctx.backend, "name", None) not in LOOP_BACKENDS:
-        raise UnsupportedError(f"scan: loops run on the {', '.join(LOOP_BACKENDS)} backends "
-                               "so far; compile this function with one of them")
-    body = params["body"]
-    family = (tuple(args), body, params["length"], params["reverse"])
-    results = ctx.shared.get(family)
-    if results is not None:
+def _emitter(what: str, bodies, call):
+    """The emitter of a node among the outputs of one loop or branch: the first of them to
+    be emitted runs ``rt.<call>`` (with the ``bodies(params)`` compiled for the backend, as
+    ``call(names, args, params)`` spells it) and keeps the results, the others read theirs."""
+    def emit(args, params, ctx):
+        if getattr(ctx.backend, "name", None) not in LOOP_BACKENDS:
+            raise UnsupportedError(f"{what}: loops and branches run on the "
+                                   f"{', '.join(LOOP_BACKENDS)} backends so far; compile this "
+                                   "function with one of them")
+        family = (tuple(args),) + tuple(sorted((k, v) for k, v in params.items() if k != "output"))
+        results = ctx.shared.get(family)
+        if results is None:
+            results = ctx.shared[family] = f"s{ctx.node}"
+            names = [f"body{ctx.node}_{k}" for k in range(len(bodies(params)))]
+            for name, body in zip(names, bodies(params)):  # compiled for this backend: not a
+                ctx.namespace[name] = _step_function(ctx.g, body, ctx.backend)  # callback
+            return f"({results} := rt.{call(names, args, params, ctx)})[{params['output']}]"
         return f"{results}[{params['output']}]"
-    results = ctx.shared[family] = f"s{ctx.node}"
-    step = f"step{ctx.node}"  # compiled for this backend: not a NumPy function to call back
-    ctx.namespace[step] = _step_function(ctx.g, body, ctx.backend)
-    return (f"({results} := rt.scan({step}, {len(body.carries)}, {len(body.xs)}, "
-            f"{ctx.dim(params['length'])}, {params['reverse']}, {', '.join(args)}))"
-            f"[{params['output']}]")
+    return emit
+
+
+_emit_scan = _emitter("scan", lambda params: [params["body"]], lambda names, args, params, ctx: (
+    f"scan({names[0]}, {len(params['body'].carries)}, {len(params['body'].xs)}, "
+    f"{ctx.dim(params['length'])}, {params['reverse']}, {', '.join(args)})"))
 
 
 def _body_at(g, body: Body, carries: list, xs: list, closure: list) -> tuple:
@@ -349,22 +356,10 @@ def _while_infer(*args, test, step, output):
     return args[0].g[node]["shape"], args[0].g[node]["dtype"]
 
 
-def _emit_while(args, params, ctx):
-    """One call (``rt.while_loop``) for all the final carries."""
-    if getattr(ctx.backend, "name", None) not in LOOP_BACKENDS:
-        raise UnsupportedError(f"while_loop: loops run on the {', '.join(LOOP_BACKENDS)} "
-                               "backends so far; compile this function with one of them")
-    family = (tuple(args), params["test"], params["step"])
-    results = ctx.shared.get(family)
-    if results is not None:
-        return f"{results}[{params['output']}]"
-    results = ctx.shared[family] = f"s{ctx.node}"
-    names = []
-    for part in ("test", "step"):
-        names.append(f"{part}{ctx.node}")  # compiled for this backend, not a callback
-        ctx.namespace[names[-1]] = _step_function(ctx.g, params[part], ctx.backend)
-    return (f"({results} := rt.while_loop({names[0]}, {names[1]}, {len(params['step'].carries)}, "
-            f"{', '.join(args)}))[{params['output']}]")
+_emit_while = _emitter("while_loop", lambda params: [params["test"], params["step"]],
+                       lambda names, args, params, ctx: (
+                           f"while_loop({names[0]}, {names[1]}, {len(params['step'].carries)}, "
+                           f"{', '.join(args)})"))
 
 
 def _while_tangents(tangents: list, args: tuple, test: Body, step: Body) -> list:
@@ -551,23 +546,9 @@ def _cond_infer(pred, *args, branches, output):
     return pred.g[node]["shape"], pred.g[node]["dtype"]
 
 
-def _emit_cond(args, params, ctx):
-    """One call (``rt.cond``) for all the outputs, the taken branch's compiled function."""
-    if getattr(ctx.backend, "name", None) not in LOOP_BACKENDS:
-        raise UnsupportedError(f"cond: branches run on the {', '.join(LOOP_BACKENDS)} "
-                               "backends so far; compile this function with one of them")
-    branches = params["branches"]
-    family = (tuple(args), branches)
-    results = ctx.shared.get(family)
-    if results is not None:
-        return f"{results}[{params['output']}]"
-    results = ctx.shared[family] = f"s{ctx.node}"
-    names = []
-    for k, body in enumerate(branches):
-        names.append(f"branch{ctx.node}_{k}")  # compiled for this backend, not a callback
-        ctx.namespace[names[-1]] = _step_function(ctx.g, body, ctx.backend)
-    return (f"({results} := rt.cond({args[0]}, {names[0]}, {names[1]}, {', '.join(args[1:])}))"
-            f"[{params['output']}]")
+_emit_cond = _emitter("cond", lambda params: list(params["branches"]),
+                      lambda names, args, params, ctx: (
+                          f"cond({args[0]}, {names[0]}, {names[1]}, {', '.join(args[1:])})"))
 
 
 def _branch_at(g, body: Body, operands: list, closure: list) -> list:
