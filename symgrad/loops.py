@@ -47,6 +47,11 @@ class Body(NamedTuple):
     ys: tuple
 
 
+def _picture(label: str, body: Body) -> tuple:
+    """``(label, placeholders, results)`` of a body, for ``Op.bodies``."""
+    return label, body.carries + body.xs + body.closure, body.new_carries + body.ys
+
+
 def _outputs(body: Body) -> int:
     return 2 * len(body.carries) + len(body.ys)
 
@@ -270,6 +275,7 @@ def _siblings(params: dict) -> list:
 
 register(Op("scan", _scan_infer, None, emit=_emit_scan, joint_vjp=_scan_joint_vjp,
             siblings=_siblings, jvp=_scan_jvp, batch=_scan_batch,
+            bodies=lambda params: [_picture("scan body", params["body"])],
             doc="a loop over a body graph (sg.scan)"))
 
 
@@ -433,6 +439,8 @@ def _no_reverse(*args, **params):
 
 
 register(Op("while", _while_infer, None, emit=_emit_while, jvp=_while_jvp, batch=_while_batch,
+            bodies=lambda params: [_picture("while condition", params["test"]),
+                                   _picture("while body", params["step"])],
             joint_vjp=_no_reverse, siblings=lambda params: [
                 {**params, "output": k} for k in range(len(params["step"].carries))],
             doc="a loop until a traced condition fails (sg.while_loop)"))
@@ -652,4 +660,7 @@ def _cond_batch(nb, batched, pred, *rest, branches, output):
 register(Op("cond", _cond_infer, None, emit=_emit_cond, joint_vjp=_cond_joint_vjp,
             siblings=lambda params: [{**params, "output": k}
                                      for k in range(len(params["branches"][0].ys))],
-            jvp=_cond_jvp, batch=_cond_batch, doc="one of two traced branches (sg.cond)"))
+            jvp=_cond_jvp, batch=_cond_batch,
+            bodies=lambda params: [_picture(f"cond: {side}", body)
+                                   for side, body in zip(("true", "false"), params["branches"])],
+            doc="one of two traced branches (sg.cond)"))

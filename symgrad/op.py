@@ -19,6 +19,8 @@ An op's rules, side by side (every pass reads these fields and nothing else abou
   (a loop's), ``siblings(params)`` lists the params of all of them, and
   ``joint_vjp(cotangents, *args, **params)`` (one cotangent or None per sibling) returns the
   arguments' cotangents in one go, instead of ``vjp`` per node.
+- ``bodies``: for loops and branches, ``bodies(params) -> [(label, inputs, outputs)]``, the
+  traced graphs the node runs (node ids of their placeholders and results), for pictures.
 - ``batch``: ``(nb, batched, *args, **params) -> Expr``: the op applied to arguments of which
   those flagged in ``batched`` carry ``nb`` leading batch axes (see :class:`symgrad.expr.Batched`).
 - ``band``: the structure rule for banded batches of tangents (:mod:`symgrad.ops.band`);
@@ -67,6 +69,7 @@ class Op:
                  partials: tuple | None = None, vjp: tuple | None = None,
                  jvp: Callable | None = None, batch: Callable | None = None,
                  joint_vjp: Callable | None = None, siblings: Callable | None = None,
+                 bodies: Callable | None = None,
                  band: Callable | None = None, contraction: Callable | None = None,
                  sparsity=None, curvature="all",
                  sympy=None, sympy_matrix: Callable | None = None,
@@ -88,6 +91,7 @@ class Op:
         self.jvp = jvp
         self.joint_vjp = joint_vjp
         self.siblings = siblings
+        self.bodies = bodies
         self.batch = batch
         self.band = band
         self.contraction = contraction

@@ -102,6 +102,24 @@ def _edges(g, nodes):
         yield arg, user, edge_label(g[user]["op"], data["positions"], len(g[user]["args"]))
 
 
+def _clusters(g, nodes) -> list:
+    """``(owner, label, body nodes)`` for each loop or branch among ``nodes`` and, through a
+    worklist, among their bodies: the traced graphs between a body's placeholders and
+    results (``Op.bodies``)."""
+    clusters, todo, seen = [], sorted(nodes), set()
+    while todo:
+        node = todo.pop(0)
+        op = REGISTRY[g[node]["op"]]
+        for label, inputs, results in (op.bodies(dict(g[node]["params"])) if op.bodies else ()):
+            if (inputs, results) in seen:  # the same loop's other outputs
+                continue
+            seen.add((inputs, results))
+            body = sorted(g.ancestors(list(results), stop=set(inputs)))
+            clusters.append((node, label, body))
+            todo += body
+    return clusters
+
+
 def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
@@ -116,21 +134,35 @@ def to_dot(outputs: Expr | list) -> str:
     legend = "; ".join(f"{look}: {text}" for *_, text, look in STYLES.values())
     lines = ["digraph symgrad {", "  rankdir=LR;", '  node [fontname="Helvetica"];',
              f"  label={_quote(legend)}; fontsize=10;"]
-    for node in nodes:
-        e = Expr(g, node)
-        fill, border, line, shape, *_ = STYLES[node_kind(e)]
-        lines.append(f"  n{node} [label={_quote(node_label(e, chr(10)))}, "
-                     f"shape={'box' if shape == 'square' else 'ellipse'}, "
-                     f'style="filled,{line}", fillcolor="{fill}", color="{border}"];')
-    for arg, user, label in _edges(g, nodes):
-        colour = STYLES["gradient"][1] if g[user]["grad"] else _EDGE
-        text = f", label={_quote(label)}" if label else ""
-        lines.append(f'  n{arg} -> n{user} [color="{colour}"{text}];')
+    lines += _dot_nodes(g, nodes, "n", "  ")
+    drawn = {node: "n" for node in nodes}  # node -> the prefix of its DOT id where it is drawn
+    for k, (owner, label, body) in enumerate(_clusters(g, nodes)):
+        lines += [f"  subgraph cluster_{k} {{", f"    label={_quote(label)}; style=dashed;"]
+        lines += _dot_nodes(g, body, f"c{k}n", "    ") + ["  }"]
+        lines.append(f'  {drawn[owner]}{owner} -> c{k}n{body[-1]} [style=dotted, '
+                     f'arrowhead=none, color="{_EDGE}"];')
+        drawn.update((node, f"c{k}n") for node in body if node not in drawn)
     for i, e in enumerate(outputs):
         lines.append(f'  out{i} [shape=plaintext, label="output {i}"];')
         lines.append(f"  n{e.node} -> out{i};")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _dot_nodes(g, nodes, prefix: str, indent: str) -> list:
+    """DOT lines for ``nodes`` and the edges among them, ids ``prefix`` + node."""
+    lines = []
+    for node in nodes:
+        e = Expr(g, node)
+        fill, border, line, shape, *_ = STYLES[node_kind(e)]
+        lines.append(f"{indent}{prefix}{node} [label={_quote(node_label(e, chr(10)))}, "
+                     f"shape={'box' if shape == 'square' else 'ellipse'}, "
+                     f'style="filled,{line}", fillcolor="{fill}", color="{border}"];')
+    for arg, user, label in _edges(g, nodes):
+        colour = STYLES["gradient"][1] if g[user]["grad"] else _EDGE
+        text = f", label={_quote(label)}" if label else ""
+        lines.append(f'{indent}{prefix}{arg} -> {prefix}{user} [color="{colour}"{text}];')
+    return lines
 
 
 def layout(g: Graph, nodes) -> dict:
@@ -169,31 +201,73 @@ def draw(outputs: Expr | list, ax=None) -> "matplotlib.axes.Axes":
     """
     try:
         import matplotlib.pyplot as plt
-        from matplotlib.patches import FancyArrowPatch, Patch
+        from matplotlib.patches import Patch, Rectangle
     except ImportError:
         raise UnsupportedError("sg.draw needs matplotlib, an optional extra: "
                                "pip install 'symgrad[plot]'") from None
     outputs, g, nodes = _subgraph(outputs)
-    pos = layout(g, nodes)
-    columns = max(x for x, _ in pos.values()) + 1
-    rows = max(2 * abs(y) for _, y in pos.values()) + 1
+    parts = [(None, None, nodes, layout(g, nodes))]  # (owner, label, nodes, positions)
+    bottom = min(y for _, y in parts[0][3].values()) - 1.0
+    for owner, label, body in _clusters(g, nodes):  # each body below, in a dashed frame
+        pos = layout(g, body)
+        shift = bottom - max(y for _, y in pos.values()) - 0.6
+        parts.append((owner, label, body, {n: (x, y + shift) for n, (x, y) in pos.items()}))
+        bottom = min(y for _, y in parts[-1][3].values()) - 1.0
+    every = [p for *_, pos in parts for p in pos.values()]
+    columns = max(x for x, _ in every) + 1
+    top = max(y for _, y in every)
+    rows = top - bottom
     if ax is None:
         _, ax = plt.subplots(figsize=(min(1.6 * columns + 0.8, 40), min(0.9 * rows + 1.0, 40)))
-    boxes, kinds = {}, set()
+    kinds, boxes, where = set(), {}, {}
+    for k, (owner, label, part, pos) in enumerate(parts):
+        kinds |= _draw_part(ax, g, part, pos, boxes, k)
+        if owner is not None:
+            xs, ys = [x for x, _ in pos.values()], [y for _, y in pos.values()]
+            frame = (min(xs) - 0.5, min(ys) - 0.5, max(xs) - min(xs) + 1.0, max(ys) - min(ys) + 1.0)
+            ax.add_patch(Rectangle(frame[:2], *frame[2:], fill=False, ls="--", lw=0.8,
+                                   ec=_EDGE, zorder=1))
+            ax.text(frame[0] + 0.05, frame[1] + frame[3] - 0.05, label, fontsize=8, va="top",
+                    color=_EDGE, zorder=5)
+            ax.annotate("", xy=(frame[0] + frame[2] / 2, frame[1] + frame[3]), xytext=(0.5, 0),
+                        textcoords=boxes[where[owner], owner],
+                        arrowprops=dict(arrowstyle="-", ls=":", color=_EDGE, lw=1.0), zorder=2)
+        where.update((n, k) for n in part if n not in where)
+    boxes = {node: box for (k, node), box in boxes.items() if k == 0}
+    for node in {e.node for e in outputs}:
+        which = ", ".join(str(i) for i, e in enumerate(outputs) if e.node == node)
+        ax.annotate(f"output {which}", xy=(0.5, 0), xycoords=boxes[node], xytext=(0, -6),
+                    textcoords="offset points", ha="center", va="top", fontsize=7.5,
+                    color="#2b8a3e", zorder=5)
+    ax.set_xlim(-0.6, columns - 0.4)
+    ax.set_ylim(bottom + 0.4, top + 0.6)
+    ax.axis("off")
+    handles = [Patch(fc=fill, ec=border, ls=line, label=text)
+               for kind, (fill, border, line, _, text, _) in STYLES.items() if kind in kinds]
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles),
+              frameon=False, fontsize=8)
+    return ax
+
+
+def _draw_part(ax, g, nodes, pos: dict, boxes: dict, k: int) -> set:
+    """Boxes for ``nodes`` at ``pos`` (kept in ``boxes`` under ``(k, node)``) and the arrows
+    among them; returns the kinds of node drawn."""
+    from matplotlib.patches import FancyArrowPatch
+    kinds = set()
     for node in nodes:
         e = Expr(g, node)
         kinds.add(node_kind(e))
         fill, border, line, shape, *_ = STYLES[node_kind(e)]
-        boxes[node] = ax.text(*pos[node], node_label(e, "\n"), ha="center", va="center",
-                              fontsize=9, zorder=3,
-                              bbox=dict(boxstyle=f"{shape},pad=0.4", fc=fill, ec=border, ls=line,
-                                        lw=1.3))
+        boxes[k, node] = ax.text(*pos[node], node_label(e, "\n"), ha="center", va="center",
+                                 fontsize=9, zorder=3,
+                                 bbox=dict(boxstyle=f"{shape},pad=0.4", fc=fill, ec=border,
+                                           ls=line, lw=1.3))
     for arg, user, label in _edges(g, nodes):
         colour = STYLES["gradient"][1] if g[user]["grad"] else _EDGE
         # the arrow is clipped to both boxes; boxes are drawn first (lower zorder), so
         # their positions are known when the arrow is drawn
-        ax.add_patch(FancyArrowPatch(pos[arg], pos[user], patchA=boxes[arg].get_bbox_patch(),
-                                     patchB=boxes[user].get_bbox_patch(), arrowstyle="-|>",
+        ax.add_patch(FancyArrowPatch(pos[arg], pos[user], patchA=boxes[k, arg].get_bbox_patch(),
+                                     patchB=boxes[k, user].get_bbox_patch(), arrowstyle="-|>",
                                      mutation_scale=11, color=colour, lw=1.0, shrinkB=1,
                                      zorder=4))
         if label:
@@ -202,19 +276,7 @@ def draw(outputs: Expr | list, ax=None) -> "matplotlib.axes.Axes":
             ax.text(xa + t * (xb - xa), ya + t * (yb - ya), label, fontsize=7.5, color=colour,
                     ha="center", va="center", zorder=5,
                     bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none"))
-    for node in {e.node for e in outputs}:
-        which = ", ".join(str(i) for i, e in enumerate(outputs) if e.node == node)
-        ax.annotate(f"output {which}", xy=(0.5, 0), xycoords=boxes[node], xytext=(0, -6),
-                    textcoords="offset points", ha="center", va="top", fontsize=7.5,
-                    color="#2b8a3e", zorder=5)
-    ax.set_xlim(-0.6, columns - 0.4)
-    ax.set_ylim(-rows / 2 - 0.1, rows / 2 + 0.1)
-    ax.axis("off")
-    handles = [Patch(fc=fill, ec=border, ls=line, label=text)
-               for kind, (fill, border, line, _, text, _) in STYLES.items() if kind in kinds]
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles),
-              frameon=False, fontsize=8)
-    return ax
+    return kinds
 
 
 FORMULA_NODES = 60  # a larger expression shows no formula in a notebook: it would not be read

@@ -337,3 +337,26 @@ def test_cond_errors():
         sg.cond(x, lambda x: x, lambda x: -x, x)
     with pytest.raises(sg.ShapeError, match="branches return"):
         sg.cond(x > 0, lambda x: x, lambda x: sg.stack([x, x]), x)
+
+
+def test_pictures_show_bodies_as_clusters():
+    """to_dot and draw show each loop's and branch's traced body in a frame of its own,
+    nested loops included."""
+    pytest.importorskip("matplotlib")
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.patches import Rectangle
+    A, x0, xs = sg.matrix("A", (2, 2)), sg.vector("x0", 2), sg.tensor("xs", (3, 4, 2))
+
+    def outer(x, block):
+        x, s = sg.scan(lambda x, row: (sg.tanh(A @ x + row), sg.sum(x)), x, block)
+        return sg.cond(sg.sum(x) > 0, lambda x: x, lambda x: -x, x), s
+    last, _ = sg.scan(outer, x0, xs)
+    dot = sg.to_dot(last)
+    assert dot.count("subgraph cluster_") == 4  # the outer body, the inner one, two branches
+    for label in ("scan body", "cond: true", "cond: false"):
+        assert f'label="{label}"' in dot
+    ax = sg.draw(last)
+    frames = [p for p in ax.patches if isinstance(p, Rectangle)]
+    texts = [t.get_text() for t in ax.texts]
+    assert len(frames) == 4 and texts.count("scan body") == 2 and "cond: true" in texts
