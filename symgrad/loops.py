@@ -279,12 +279,18 @@ register(Op("scan", _scan_infer, None, emit=_emit_scan, joint_vjp=_scan_joint_vj
             doc="a loop over a body graph (sg.scan)"))
 
 
-def scan(step, init, xs=None, length=None, reverse: bool = False):
+def scan(step, init, xs=None, length=None, reverse: bool = False, checkpoint: bool = True):
     """JAX's ``lax.scan``: ``step(carry, x) -> (new carry, y)`` over the leading axis of
     ``xs``; returns ``(final carry, ys stacked)``.  Carries and inputs may be trees.
+    Reverse mode keeps the carries each step started from and recomputes the step's other
+    values from them (``checkpoint=True``, the only way so far: ``False``, keeping every
+    step's values instead, is refused).
 
     >>> h_last, hs = sg.scan(lambda h, x: (sg.tanh(h @ W + x), h), h0, xs)
     """
+    if checkpoint is not True:
+        raise UnsupportedError("scan: checkpoint=False (keeping every step's values for reverse "
+                               "mode) is not written; steps are recomputed from their carries")
     final, ys, _ = _scan_all(step, init, xs, length, reverse)
     return final, ys
 

@@ -204,7 +204,9 @@ def test_errors_name_the_problem(tmp_path):
         sg.scan(lambda c, x: c, h, xs)
     with pytest.raises(sg.SymgradError, match="give length"):
         sg.scan(lambda c, x: (c, None), h)
-    last, _ = sg.scan(lambda c, x: (c + sg.sum(x), None), h, xs)
+    with pytest.raises(sg.UnsupportedError, match="checkpoint=False"):
+        sg.scan(lambda c, x: (c, None), h, xs, checkpoint=False)
+    last, _ = sg.scan(lambda c, x: (c + sg.sum(x), None), h, xs, checkpoint=True)
     if importlib.util.find_spec("dask") is not None:
         with pytest.raises(sg.UnsupportedError, match="run on the numpy, numba, jax, cupy"):
             sg.function([h, xs], last, backend="dask")
