@@ -478,7 +478,9 @@ class _Matrices(_Translator):
 
 def _their_scalar(value, attrs: dict):
     """The caller's SymPy value for a scalar symbol (numbers are made SymPy numbers)."""
-    try:  # strict: numbers and SymPy objects only, a string is refused, never parsed
+    try:  # numbers and SymPy objects only: a string is refused here, never parsed
+        if isinstance(value, (str, bytes)):
+            raise TypeError(value)
         return sympy.sympify(value, strict=True)
     except (sympy.SympifyError, TypeError):
         raise SymgradError(f"to_sympy: symbols gives {value!r} for the scalar {attrs['name']!r}; "
