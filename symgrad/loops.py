@@ -52,6 +52,33 @@ def _picture(label: str, body: Body) -> tuple:
     return label, body.carries + body.xs + body.closure, body.new_carries + body.ys
 
 
+def _identity(values) -> tuple:
+    """A memo key for expressions (None for a zero; a Batched value by its batch too)."""
+    return tuple(None if v is None else (v.node, getattr(v, "nb", 0)) for v in values)
+
+
+def _siblings(count):
+    """``Op.siblings`` of an op with ``count(params)`` outputs, told apart by ``output``."""
+    return lambda params: [{**params, "output": k} for k in range(count(params))]
+
+
+def _same_carry(what: str, new: list, new_tree, carries: list, tree) -> None:
+    """A step's new carry must have the structure, shapes and dtypes of the carry."""
+    if new_tree != tree or any(n.dims != c.dims or n.dtype != c.dtype for n, c in zip(new, carries)):
+        raise ShapeError(f"{what}'s new carry {new_tree!r} with shapes "
+                         f"{[D.fmt_shape(n.dims) for n in new]} differs from the carry "
+                         f"{tree!r} with shapes {[D.fmt_shape(c.dims) for c in carries]}")
+
+
+def _seeds(pairs: list) -> dict:
+    """``known_grads`` from ``(output, cotangent)`` pairs, summed where one expression is
+    several outputs (a step returning ``h`` as its carry and its output)."""
+    seeds: dict = {}
+    for e, c in pairs:
+        seeds[e] = seeds[e] + c if e in seeds else c
+    return seeds
+
+
 def _outputs(body: Body) -> int:
     return 2 * len(body.carries) + len(body.ys)
 
@@ -72,7 +99,7 @@ def _step_function(g, body: Body, backend):
     """The body compiled once per graph and backend: placeholders in, new carries and
     outputs out."""
     memo = g.cache.setdefault("scan steps", {})
-    key = (body, backend.name)
+    key = (body, backend)  # the object: two backends may share a name (a stand-in's)
     if key not in memo:
         inputs = [Expr(g, n) for n in body.carries + body.xs + body.closure]
         memo[key] = function(inputs, [Expr(g, n) for n in body.new_carries + body.ys], backend)
@@ -122,7 +149,7 @@ def _cotangents(cotangents: tuple, args: tuple, body: Body, length, reverse: boo
     Integer carries, inputs and closure values get none."""
     g = args[0].g
     memo = g.cache.setdefault("scan vjp", {})
-    key = (tuple(a.node for a in args), body, tuple(None if c is None else c.node for c in cotangents))
+    key = (_identity(args), body, _identity(cotangents))
     if key in memo:
         return memo[key]
     nc, nx, ny = len(body.carries), len(body.xs), len(body.ys)
@@ -141,9 +168,8 @@ def _cotangents(cotangents: tuple, args: tuple, body: Body, length, reverse: boo
         cbar, kbar = carry
         carry_t, x_t, ybar_t, rbar_t = step_in
         new, ys = _body_at(g, body, list(carry_t), list(x_t), closure)
-        seeds: dict = {}
-        for e, c in [(ys[j], b) for j, b in zip(read_y, ybar_t)] + [(new[i], b) for i, b in zip(fc, cbar)]:
-            seeds[e] = seeds[e] + c if e in seeds else c
+        seeds = _seeds([(ys[j], b) for j, b in zip(read_y, ybar_t)]
+                       + [(new[i], b) for i, b in zip(fc, cbar)])
         wrt = [carry_t[i] for i in fc] + [x_t[i] for i in fx] + [closure[i] for i in fk]
         grads = grad(None, wrt, known_grads=seeds)
         gc, gx, gk = grads[:len(fc)], grads[len(fc):len(fc) + len(fx)], grads[len(fc) + len(fx):]
@@ -164,15 +190,13 @@ def _cotangents(cotangents: tuple, args: tuple, body: Body, length, reverse: boo
     return out
 
 
-def _tangent_scan(tangents: list, out: Expr, args: tuple, body: Body, length,
-                  reverse: bool) -> list:
-    """The scan of the step's jvp: carries paired with their tangents, inputs with theirs,
-    the closure's tangents carried along unchanged; its outputs are the tangents of the
+def _tangent_scan(tangents: list, args: tuple, body: Body, length, reverse: bool) -> list:
+    """The scan of the step's jvp: float carries paired with their tangents, inputs with
+    theirs, the closure's tangents passed as constants; its outputs are the tangents of the
     scan's (final carries, stacked outputs, stacked carries-in)."""
-    g = out.g
+    g = args[0].g
     memo = g.cache.setdefault("scan jvp", {})
-    key = (tuple(a.node for a in args), body, tuple(None if t is None else (t.node, getattr(t, "nb", 0))
-                                                   for t in tangents))
+    key = (_identity(args), body, _identity(tangents))
     if key in memo:
         return memo[key]
     nc, nx = len(body.carries), len(body.xs)
@@ -202,7 +226,7 @@ def _tangent_scan(tangents: list, out: Expr, args: tuple, body: Body, length,
 
 
 def _scan_jvp(tangents, out, *args, body, length, reverse, output):
-    return _tangent_scan(tangents, out, args, body, length, reverse)[output]
+    return _tangent_scan(tangents, args, body, length, reverse)[output]
 
 
 def _batched_scan(nb: int, flags: tuple, args: tuple, body: Body, length, reverse: bool) -> list:
@@ -212,10 +236,10 @@ def _batched_scan(nb: int, flags: tuple, args: tuple, body: Body, length, revers
     with the batch axes first."""
     g = args[0].g
     memo = g.cache.setdefault("scan batch", {})
-    key = (tuple(a.node for a in args), flags, body, nb)
+    key = (_identity(args), flags, body, nb)
     if key in memo:
         return memo[key]
-    nc, nx, ny = len(body.carries), len(body.xs), len(body.ys)
+    nc, nx = len(body.carries), len(body.xs)
     batch = next(a.dims[:nb] for a, f in zip(args, flags) if f)
     cflags = list(flags[:nc])
     xs = [apply("transpose", x, axes=(nb,) + tuple(range(nb)) + tuple(range(nb + 1, x.ndim)))
@@ -268,13 +292,9 @@ def _scan_joint_vjp(cotangents, *args, body, length, reverse, output):
     return _cotangents(tuple(cotangents), args, body, length, reverse)
 
 
-def _siblings(params: dict) -> list:
-    """The params of every output of the scan (its carries, outputs and carries-in)."""
-    return [{**params, "output": k} for k in range(_outputs(params["body"]))]
-
-
 register(Op("scan", _scan_infer, None, emit=_emit_scan, joint_vjp=_scan_joint_vjp,
-            siblings=_siblings, jvp=_scan_jvp, batch=_scan_batch,
+            siblings=_siblings(lambda params: _outputs(params["body"])), jvp=_scan_jvp,
+            batch=_scan_batch,
             bodies=lambda params: [_picture("scan body", params["body"])],
             doc="a loop over a body graph (sg.scan)"))
 
@@ -351,10 +371,7 @@ def _while(cond, body, init):
         go = _predicate(cond, tree_unflatten(tree, ph))
         new, ntree = tree_flatten(body(tree_unflatten(tree, ph)))
     new = [as_expr(n, go) for n in new]
-    if ntree != tree or any(n.dims != c.dims or n.dtype != c.dtype for n, c in zip(new, carries)):
-        raise ShapeError(f"while_loop: body's new carry {ntree!r} with shapes "
-                         f"{[D.fmt_shape(n.dims) for n in new]} differs from the carry "
-                         f"{tree!r} with shapes {[D.fmt_shape(c.dims) for c in carries]}")
+    _same_carry("while_loop: body", new, ntree, carries, tree)
     closure, closure_ph, ([go], new) = _close_over(g, ph, [[go], new])
     nodes = tuple(p.node for p in ph), tuple(p.node for p in closure_ph)
     test = Body(nodes[0], (), nodes[1], (), (go.node,))
@@ -379,8 +396,7 @@ def _while_tangents(tangents: list, args: tuple, test: Body, step: Body) -> list
     tangents carried along), ``cond`` read on the carries alone."""
     g = args[0].g
     memo = g.cache.setdefault("while jvp", {})
-    key = (tuple(a.node for a in args), test, step,
-           tuple(None if t is None else (t.node, getattr(t, "nb", 0)) for t in tangents))
+    key = (_identity(args), test, step, _identity(tangents))
     if key in memo:
         return memo[key]
     nc = len(step.carries)
@@ -416,7 +432,7 @@ def _while_batch(nb, batched, *args, test, step, output):
     while its own does (as JAX's vmap); every carry is batched."""
     g = args[0].g
     memo = g.cache.setdefault("while batch", {})
-    key = (tuple(a.node for a in args), tuple(batched), test, step, nb)
+    key = (_identity(args), tuple(batched), test, step, nb)
     if key not in memo:
         nc = len(step.carries)
         batch = next(a.dims[:nb] for a, f in zip(args, batched) if f)
@@ -447,8 +463,7 @@ def _no_reverse(*args, **params):
 register(Op("while", _while_infer, None, emit=_emit_while, jvp=_while_jvp, batch=_while_batch,
             bodies=lambda params: [_picture("while condition", params["test"]),
                                    _picture("while body", params["step"])],
-            joint_vjp=_no_reverse, siblings=lambda params: [
-                {**params, "output": k} for k in range(len(params["step"].carries))],
+            joint_vjp=_no_reverse, siblings=_siblings(lambda params: len(params["step"].carries)),
             doc="a loop until a traced condition fails (sg.while_loop)"))
 
 
@@ -502,10 +517,7 @@ def _scan_all(step, init, xs, length, reverse: bool, consts: list = ()) -> tuple
         raise SymgradError("scan: step must return a pair (new carry, y)")
     new, ntree = tree_flatten(out[0])
     new = [as_expr(c, carry_ph[0] if carry_ph else None) for c in new]
-    if ntree != ctree or any(n.dims != c.dims or n.dtype != c.dtype for n, c in zip(new, carries)):
-        raise ShapeError(f"scan: step's new carry {ntree!r} with shapes "
-                         f"{[D.fmt_shape(n.dims) for n in new]} differs from the carry "
-                         f"{ctree!r} with shapes {[D.fmt_shape(c.dims) for c in carries]}")
+    _same_carry("scan: step", new, ntree, carries, ctree)
     ys, ytree = tree_flatten(out[1])
     ys = [as_expr(y) for y in ys]
     closure, closure_ph, (new, ys) = _close_over(g, carry_ph + x_ph + const_ph, [new, ys])
@@ -574,7 +586,7 @@ def _cond_cotangents(cotangents: tuple, args: tuple, branches: tuple) -> list:
     outputs passed in as operands)."""
     g = args[0].g
     memo = g.cache.setdefault("cond vjp", {})
-    key = (tuple(a.node for a in args), branches, tuple(None if c is None else c.node for c in cotangents))
+    key = (_identity(args), branches, _identity(cotangents))
     if key in memo:
         return memo[key]
     n = len(branches[0].carries)
@@ -588,11 +600,8 @@ def _cond_cotangents(cotangents: tuple, args: tuple, branches: tuple) -> list:
             def fn(*given):
                 ops, cots = list(given[:n]), given[n:]
                 outs = _branch_at(g, body, ops, closure)
-                seeds: dict = {}
-                for k, c in zip(read, cots):
-                    seeds[outs[k]] = seeds[outs[k]] + c if outs[k] in seeds else c
                 return tuple(grad(None, [ops[i] for i in fo] + [closure[i] for i in fk],
-                                  known_grads=seeds))
+                                  known_grads=_seeds([(outs[k], c) for k, c in zip(read, cots)])))
             return fn
         grads = cond(pred, *map(vjp_of, branches), *operands, *[cotangents[k] for k in read])
         for slot, value in zip([1 + i for i in fo] + [1 + n + i for i in fk], grads):
@@ -610,8 +619,7 @@ def _cond_tangents(tangents: list, args: tuple, branches: tuple) -> list:
     closure values' tangents passed in as operands (so batched ones never enter a trace)."""
     g = args[0].g
     memo = g.cache.setdefault("cond jvp", {})
-    key = (tuple(a.node for a in args), branches,
-           tuple(None if t is None else (t.node, getattr(t, "nb", 0)) for t in tangents))
+    key = (_identity(args), branches, _identity(tangents))
     if key in memo:
         return memo[key]
     n = len(branches[0].carries)
@@ -645,7 +653,7 @@ def _cond_batch(nb, batched, pred, *rest, branches, output):
     vmap); an unbatched one picks one branch, traced again on batched placeholders."""
     g = pred.g
     memo = g.cache.setdefault("cond batch", {})
-    key = ((pred.node,) + tuple(a.node for a in rest), tuple(batched), branches, nb)
+    key = (_identity((pred,) + rest), tuple(batched), branches, nb)
     if key not in memo:
         n = len(branches[0].carries)
         batch = next(a.dims[:nb] for a, f in zip((pred,) + rest, batched) if f)
@@ -664,8 +672,7 @@ def _cond_batch(nb, batched, pred, *rest, branches, output):
 
 
 register(Op("cond", _cond_infer, None, emit=_emit_cond, joint_vjp=_cond_joint_vjp,
-            siblings=lambda params: [{**params, "output": k}
-                                     for k in range(len(params["branches"][0].ys))],
+            siblings=_siblings(lambda params: len(params["branches"][0].ys)),
             jvp=_cond_jvp, batch=_cond_batch,
             bodies=lambda params: [_picture(f"cond: {side}", body)
                                    for side, body in zip(("true", "false"), params["branches"])],
