@@ -255,7 +255,7 @@ def einsum(subscripts: str, *xs):
     if len(xs) == 2:
         return np.einsum(subscripts, *xs, optimize=True)
     out = np.einsum(subscripts, *xs)
-    return out.copy() if np.shares_memory(out, xs[0]) else out
+    return out.copy() if np.may_share_memory(out, xs[0]) else out
 
 
 def band(*coefs, offsets, vdims, xdims):

@@ -104,11 +104,9 @@ def _hadamard(*factors) -> "sympy.MatrixExpr":
     ``(𝟙 w) ∘ A = A diag(w)``, or as an outer product, ``(v 𝟙ᵀ) ∘ (𝟙 w) = v w``."""
     scale, parts = sympy.Integer(1), []
     for f in factors:
-        if isinstance(f, sympy.MatMul):
-            coeff, matrices = f.as_coeff_matrices()
-            scale *= coeff
-            f = matrices[0] if len(matrices) == 1 else sympy.MatMul(*matrices)
-        parts.append(f)
+        coeff, matrices = _coeff_matrices(f)
+        scale *= coeff
+        parts.append(_chain(matrices, None))
     columns = [_spread(p, 1) for p in parts]  # v where p = v 𝟙ᵀ
     rows = [_spread(p, 0) for p in parts]  # w where p = 𝟙 w
     plain = [p for p, c, r in zip(parts, columns, rows) if c is None and r is None]
@@ -128,14 +126,21 @@ def _hadamard(*factors) -> "sympy.MatrixExpr":
 def _with_diagonal(product, v, left: bool) -> "sympy.MatrixExpr":
     """``diag(v) product`` (``left``) or ``product diag(v)``, merged with a diagonal factor
     already at that end: ``diag(v) diag(u) A = diag(v ∘ u) A``."""
-    coeff, matrices = (product.as_coeff_matrices() if isinstance(product, sympy.MatMul)
-                       else (sympy.Integer(1), [product]))
+    coeff, matrices = _coeff_matrices(product)
     end = 0 if left else -1
     if isinstance(matrices[end], sympy.DiagMatrix):
         matrices[end] = sympy.DiagMatrix(sympy.HadamardProduct(v, matrices[end].args[0]))
     else:
         matrices.insert(0 if left else len(matrices), sympy.DiagMatrix(v))
     return coeff * sympy.MatMul(*matrices)
+
+
+def _coeff_matrices(e) -> tuple:
+    """``(scalar coefficient, [matrix factors])`` of a matrix expression."""
+    if isinstance(e, sympy.MatMul):
+        coeff, matrices = e.as_coeff_matrices()
+        return coeff, list(matrices)
+    return sympy.Integer(1), [e]
 
 
 def _entrywise(factors: list):
@@ -557,11 +562,15 @@ def _directional(exprs: list, given: dict) -> tuple:
             out.append(e)
             directions.append(None)
             continue
-        y, x = (Expr(e.g, n) for n in recorded)
-        with e.g:
-            delta = symbol("δ", x.dims, x.dtype)
-        given[delta.node] = sympy.MatrixSymbol("δ", *_Matrices.rep(x.dims))
-        out.append(jvp(y, x, delta))
+        made = e.g.cache.setdefault("directional", {})  # built once per Jacobian
+        if e.node not in made:
+            y, x = (Expr(e.g, n) for n in recorded)
+            with e.g:
+                delta = symbol("δ", x.dims, x.dtype)
+            made[e.node] = delta, jvp(y, x, delta)
+        delta, derivative = made[e.node]
+        given[delta.node] = sympy.MatrixSymbol("δ", *_Matrices.rep(delta.dims))
+        out.append(derivative)
         directions.append(given[delta.node])
     return out, directions
 
@@ -779,8 +788,7 @@ def _linear_form(s, v) -> "sympy.MatrixExpr":
         k, = _the_one(s.args, v, s)
         return sympy.Mul(*(a for i, a in enumerate(s.args) if i != k)) * _linear_form(s.args[k], v)
     if isinstance(s, sympy.Trace):  # tr(c L F R) = c vec((R L)ᵀ)ᵀ vec(F)
-        coeff, factors = (s.arg.as_coeff_matrices() if isinstance(s.arg, sympy.MatMul)
-                          else (sympy.Integer(1), [s.arg]))
+        coeff, factors = _coeff_matrices(s.arg)
         k, = _the_one(factors, v, s)
         if coeff.has(v):
             raise _not_linear(s)
@@ -817,7 +825,7 @@ def _grouped_sum(terms: list) -> "sympy.MatrixExpr":
     groups: dict = {}
     others = []
     for t in terms:
-        coeff, factors = t.as_coeff_matrices() if isinstance(t, sympy.MatMul) else (1, [t])
+        coeff, factors = _coeff_matrices(t)
         if len(factors) == 1 and isinstance(factors[0], sympy.KroneckerProduct) \
                 and len(factors[0].args) == 2:
             left, right = factors[0].args
@@ -827,8 +835,7 @@ def _grouped_sum(terms: list) -> "sympy.MatrixExpr":
     merged = []
     for left, rights in groups.items():
         total = sympy.MatAdd(*rights).doit() if len(rights) > 1 else rights[0]
-        coeff, factors = (total.as_coeff_matrices() if isinstance(total, sympy.MatMul)
-                          else (sympy.Integer(1), [total]))
+        coeff, factors = _coeff_matrices(total)
         merged.append(coeff * sympy.kronecker_product(left, _chain(factors, None)))
     return sympy.MatAdd(*merged, *others).doit()
 

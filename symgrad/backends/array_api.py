@@ -189,11 +189,8 @@ class Runtime:
     def scan(self, step, nc, nx, length, reverse, *args):
         return numpy_runtime.scan(step, nc, nx, length, reverse, *args, stack=self.xp.stack)
 
-    def while_loop(self, test, step, nc, *args):
-        return numpy_runtime.while_loop(test, step, nc, *args)
-
-    def cond(self, pred, true_fn, false_fn, *args):
-        return numpy_runtime.cond(pred, true_fn, false_fn, *args)
+    while_loop = staticmethod(numpy_runtime.while_loop)  # Python control flow on any arrays
+    cond = staticmethod(numpy_runtime.cond)
 
     def einsum(self, subscripts, *xs):
         return self.xp.einsum(subscripts, *xs)
