@@ -285,7 +285,7 @@ def test_printed_formulas_evaluate_to_the_textbook(label, rng):
             compiled = vec_hessian(compiled, compiled.shape[:2])
         np.testing.assert_allclose(np.reshape(printed, expected.shape), expected, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(np.reshape(compiled, expected.shape), expected, rtol=1e-9, atol=1e-12)
-        assert sg.latex(derivative, form="matrix")  # and it prints
+        assert r"\sum" not in sg.latex(derivative, form="matrix")  # products, not entry sums
 
 
 def readme_rows() -> list:
