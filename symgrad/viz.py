@@ -8,6 +8,7 @@ order of arguments matters (``a - b``, ``a @ b``) or a repeat count (``x * x``).
 """
 from __future__ import annotations
 
+import collections
 import html
 
 from . import dims as D
@@ -106,9 +107,9 @@ def _clusters(g, nodes) -> list:
     """``(owner, label, body nodes)`` for each loop or branch among ``nodes`` and, through a
     worklist, among their bodies: the traced graphs between a body's placeholders and
     results (``Op.bodies``)."""
-    clusters, todo, seen = [], sorted(nodes), set()
+    clusters, todo, seen = [], collections.deque(sorted(nodes)), set()
     while todo:
-        node = todo.pop(0)
+        node = todo.popleft()
         op = REGISTRY[g[node]["op"]]
         for label, inputs, results in (op.bodies(dict(g[node]["params"])) if op.bodies else ()):
             if (inputs, results) in seen:  # the same loop's other outputs
