@@ -57,6 +57,23 @@ def _identity(values) -> tuple:
     return tuple(None if v is None else (v.node, getattr(v, "nb", 0)) for v in values)
 
 
+def _memoized(build):
+    """``build`` (a loop's derivative or batch, made of new traced loops) run once per graph
+    and arguments, sequences of expressions compared by node: a second request reuses the
+    loops the first made instead of tracing them again."""
+    def run(*arguments):
+        exprs = [e for a in arguments if isinstance(a, (list, tuple)) for e in a
+                 if isinstance(e, Expr)]
+        key = (build.__name__,) + tuple(
+            _identity(a) if isinstance(a, (list, tuple)) and all(
+                e is None or isinstance(e, Expr) for e in a) else a for a in arguments)
+        memo = exprs[0].g.cache.setdefault("loop rules", {})
+        if key not in memo:
+            memo[key] = build(*arguments)
+        return memo[key]
+    return run
+
+
 def _siblings(count):
     """``Op.siblings`` of an op with ``count(params)`` outputs, told apart by ``output``."""
     return lambda params: [{**params, "output": k} for k in range(count(params))]
@@ -142,16 +159,13 @@ def _body_at(g, body: Body, carries: list, xs: list, closure: list) -> tuple:
     return clone(([Expr(g, n) for n in body.new_carries], [Expr(g, n) for n in body.ys]), mapping)
 
 
+@_memoized
 def _cotangents(cotangents: tuple, args: tuple, body: Body, length, reverse: bool) -> list:
     """The cotangents of a scan's arguments given those of its outputs (None: zero): one
     scan the other way over the step's vjp, its carry the carries' cotangents and the
     closure's accumulated ones, the outputs' and carries-in's cotangents read per step.
     Integer carries, inputs and closure values get none."""
     g = args[0].g
-    memo = g.cache.setdefault("scan vjp", {})
-    key = (_identity(args), body, _identity(cotangents))
-    if key in memo:
-        return memo[key]
     nc, nx, ny = len(body.carries), len(body.xs), len(body.ys)
     carries, xs, closure = list(args[:nc]), list(args[nc:nc + nx]), list(args[nc + nx:])
     final_bar, ys_bar, residual_bar = cotangents[:nc], cotangents[nc:nc + ny], cotangents[nc + ny:]
@@ -186,19 +200,15 @@ def _cotangents(cotangents: tuple, args: tuple, body: Body, length, reverse: boo
                           ([nc + nx + i for i in fk], kbar)):
         for slot, value in zip(slots, values):
             out[slot] = value
-    memo[key] = out
     return out
 
 
+@_memoized
 def _tangent_scan(tangents: list, args: tuple, body: Body, length, reverse: bool) -> list:
     """The scan of the step's jvp: float carries paired with their tangents, inputs with
     theirs, the closure's tangents passed as constants; its outputs are the tangents of the
     scan's (final carries, stacked outputs, stacked carries-in)."""
     g = args[0].g
-    memo = g.cache.setdefault("scan jvp", {})
-    key = (_identity(args), body, _identity(tangents))
-    if key in memo:
-        return memo[key]
     nc, nx = len(body.carries), len(body.xs)
     carries, xs, closure = list(args[:nc]), list(args[nc:nc + nx]), list(args[nc + nx:])
     fc = [i for i, c in enumerate(carries) if c.dtype.kind == "f"]  # others have no tangent
@@ -221,24 +231,20 @@ def _tangent_scan(tangents: list, args: tuple, body: Body, length, reverse: bool
     finals, residuals = [None] * nc, [None] * nc
     for i, final, residual in zip(fc, cdot, residual_dots):
         finals[i], residuals[i] = final, residual
-    memo[key] = finals + (list(ys[1]) if ys is not None else []) + residuals
-    return memo[key]
+    return finals + (list(ys[1]) if ys is not None else []) + residuals
 
 
 def _scan_jvp(tangents, out, *args, body, length, reverse, output):
     return _tangent_scan(tangents, args, body, length, reverse)[output]
 
 
+@_memoized
 def _batched_scan(nb: int, flags: tuple, args: tuple, body: Body, length, reverse: bool) -> list:
     """The scan over a batch: the body traced again on batched placeholders (its ops run
     their batching rules), the inputs' scanned axis moved in front of the batch axes; a
     carry is batched from the start when the step makes it so.  Every output is returned
     with the batch axes first."""
     g = args[0].g
-    memo = g.cache.setdefault("scan batch", {})
-    key = (_identity(args), flags, body, nb)
-    if key in memo:
-        return memo[key]
     nc, nx = len(body.carries), len(body.xs)
     batch = next(a.dims[:nb] for a, f in zip(args, flags) if f)
     cflags = list(flags[:nc])
@@ -268,9 +274,8 @@ def _batched_scan(nb: int, flags: tuple, args: tuple, body: Body, length, revers
             cflags[i] = True
     front = [_batch_first(r, nb) if f else broadcast_to(r, batch + r.dims)
              for r, f in zip(residuals, cflags)]
-    memo[key] = ([f if cf else broadcast_to(f, batch + f.dims) for f, cf in zip(finals, cflags)]
-                 + [_batch_first(y, nb) for y in (ys or [])] + front)
-    return memo[key]
+    return ([f if cf else broadcast_to(f, batch + f.dims) for f, cf in zip(finals, cflags)]
+            + [_batch_first(y, nb) for y in (ys or [])] + front)
 
 
 def _full(e: Expr, batch: tuple) -> Expr:
@@ -391,14 +396,11 @@ _emit_while = _emitter("while_loop", lambda params: [params["test"], params["ste
                            f"{', '.join(args)})"))
 
 
+@_memoized
 def _while_tangents(tangents: list, args: tuple, test: Body, step: Body) -> list:
     """The final carries' tangents: a loop over (carries, their tangents, the closure's
     tangents carried along), ``cond`` read on the carries alone."""
     g = args[0].g
-    memo = g.cache.setdefault("while jvp", {})
-    key = (_identity(args), test, step, _identity(tangents))
-    if key in memo:
-        return memo[key]
     nc = len(step.carries)
     carries, closure = list(args[:nc]), list(args[nc:])
     fc = [i for i, c in enumerate(carries) if c.dtype.kind == "f"]
@@ -419,7 +421,6 @@ def _while_tangents(tangents: list, args: tuple, test: Body, step: Body) -> list
     out = [None] * nc
     for i, d in zip(fc, finals):
         out[i] = d
-    memo[key] = out
     return out
 
 
@@ -427,32 +428,33 @@ def _while_jvp(tangents, out, *args, test, step, output):
     return _while_tangents(tangents, args, test, step)[output]
 
 
-def _while_batch(nb, batched, *args, test, step, output):
+@_memoized
+def _batched_while(nb: int, flags: tuple, args: tuple, test: Body, step: Body) -> list:
     """A batch of loops: run while any example's ``cond`` holds, each carry changing only
     while its own does (as JAX's vmap); every carry is batched."""
     g = args[0].g
-    memo = g.cache.setdefault("while batch", {})
-    key = (_identity(args), tuple(batched), test, step, nb)
-    if key not in memo:
-        nc = len(step.carries)
-        batch = next(a.dims[:nb] for a, f in zip(args, batched) if f)
-        closure = [Batched(k, nb) if f else k for k, f in zip(args[nc:], batched[nc:])]
-        init = [a if f else broadcast_to(a, batch + a.dims) for a, f in zip(args[:nc], batched)]
+    nc = len(step.carries)
+    batch = next(a.dims[:nb] for a, f in zip(args, flags) if f)
+    closure = [Batched(k, nb) if f else k for k, f in zip(args[nc:], flags[nc:])]
+    init = [a if f else broadcast_to(a, batch + a.dims) for a, f in zip(args[:nc], flags)]
 
-        def going(c):
-            go = _body_at(g, test, [Batched(x, nb) for x in c], [], closure)[1][0]
-            return _full(go, batch)
+    def going(c):
+        go = _body_at(g, test, [Batched(x, nb) for x in c], [], closure)[1][0]
+        return _full(go, batch)
 
-        def test_fn(c):
-            return apply("any", going(c), axis=tuple(range(nb)), keepdims=False)
+    def test_fn(c):
+        return apply("any", going(c), axis=tuple(range(nb)), keepdims=False)
 
-        def step_fn(c):
-            new = _body_at(g, step, [Batched(x, nb) for x in c], [], closure)[0]
-            go = going(c)
-            return [where(expand_dims(go, tuple(range(nb, nb + x.ndim - nb))), _full(n, batch), x)
-                    for n, x in zip(new, c)]
-        memo[key] = _while(test_fn, step_fn, init)
-    return memo[key][output]
+    def step_fn(c):
+        new = _body_at(g, step, [Batched(x, nb) for x in c], [], closure)[0]
+        go = going(c)
+        return [where(expand_dims(go, tuple(range(nb, nb + x.ndim - nb))), _full(n, batch), x)
+                for n, x in zip(new, c)]
+    return _while(test_fn, step_fn, init)
+
+
+def _while_batch(nb, batched, *args, test, step, output):
+    return _batched_while(nb, tuple(batched), args, test, step)[output]
 
 
 def _no_reverse(*args, **params):
@@ -581,14 +583,11 @@ def _branch_at(g, body: Body, operands: list, closure: list) -> list:
     return _body_at(g, body, operands, [], closure)[1]
 
 
+@_memoized
 def _cond_cotangents(cotangents: tuple, args: tuple, branches: tuple) -> list:
     """The arguments' cotangents: a cond of the branches' vjps (the cotangents of the
     outputs passed in as operands)."""
     g = args[0].g
-    memo = g.cache.setdefault("cond vjp", {})
-    key = (_identity(args), branches, _identity(cotangents))
-    if key in memo:
-        return memo[key]
     n = len(branches[0].carries)
     pred, operands, closure = args[0], list(args[1:1 + n]), list(args[1 + n:])
     fo = [i for i, x in enumerate(operands) if x.dtype.kind == "f"]
@@ -606,7 +605,6 @@ def _cond_cotangents(cotangents: tuple, args: tuple, branches: tuple) -> list:
         grads = cond(pred, *map(vjp_of, branches), *operands, *[cotangents[k] for k in read])
         for slot, value in zip([1 + i for i in fo] + [1 + n + i for i in fk], grads):
             out[slot] = value
-    memo[key] = out
     return out
 
 
@@ -614,14 +612,11 @@ def _cond_joint_vjp(cotangents, *args, branches, output):
     return _cond_cotangents(tuple(cotangents), args, branches)
 
 
+@_memoized
 def _cond_tangents(tangents: list, args: tuple, branches: tuple) -> list:
     """The outputs' tangents: a cond of the branches' jvps, the moving operands' and
     closure values' tangents passed in as operands (so batched ones never enter a trace)."""
     g = args[0].g
-    memo = g.cache.setdefault("cond jvp", {})
-    key = (_identity(args), branches, _identity(tangents))
-    if key in memo:
-        return memo[key]
     n = len(branches[0].carries)
     pred, operands, closure = args[0], list(args[1:1 + n]), list(args[1 + n:])
     moving_o = [i for i in range(n) if tangents[1 + i] is not None]
@@ -640,7 +635,6 @@ def _cond_tangents(tangents: list, args: tuple, branches: tuple) -> list:
     out = [None] * len(branches[0].ys)
     for k, d in zip(floats, dots):
         out[k] = d
-    memo[key] = out
     return out
 
 
@@ -648,27 +642,28 @@ def _cond_jvp(tangents, out, *args, branches, output):
     return _cond_tangents(tangents, args, branches)[output]
 
 
-def _cond_batch(nb, batched, pred, *rest, branches, output):
+@_memoized
+def _batched_cond(nb: int, flags: tuple, args: tuple, branches: tuple) -> list:
     """A batched ``pred`` selects between both branches evaluated on the batch (as JAX's
     vmap); an unbatched one picks one branch, traced again on batched placeholders."""
-    g = pred.g
-    memo = g.cache.setdefault("cond batch", {})
-    key = (_identity((pred,) + rest), tuple(batched), branches, nb)
-    if key not in memo:
-        n = len(branches[0].carries)
-        batch = next(a.dims[:nb] for a, f in zip((pred,) + rest, batched) if f)
-        wrap = [Batched(a, nb) if f else a for a, f in zip(rest, batched[1:])]
-        if batched[0]:
-            taken = [_branch_at(g, body, wrap[:n], wrap[n:]) for body in branches]
-            memo[key] = [_full(where(Batched(pred, nb), t, f), batch) for t, f in zip(*taken)]
-        else:
-            def on_batch(body):
-                def fn(*ops):
-                    ops = [Batched(o, nb) if f else o for o, f in zip(ops, batched[1:1 + n])]
-                    return tuple(_full(o, batch) for o in _branch_at(g, body, ops, wrap[n:]))
-                return fn
-            memo[key] = list(cond(pred, *map(on_batch, branches), *rest[:n]))
-    return memo[key][output]
+    pred, rest = args[0], args[1:]
+    g, n = pred.g, len(branches[0].carries)
+    batch = next(a.dims[:nb] for a, f in zip(args, flags) if f)
+    wrap = [Batched(a, nb) if f else a for a, f in zip(rest, flags[1:])]
+    if flags[0]:
+        taken = [_branch_at(g, body, wrap[:n], wrap[n:]) for body in branches]
+        return [_full(where(Batched(pred, nb), t, f), batch) for t, f in zip(*taken)]
+
+    def on_batch(body):
+        def fn(*ops):
+            ops = [Batched(o, nb) if f else o for o, f in zip(ops, flags[1:1 + n])]
+            return tuple(_full(o, batch) for o in _branch_at(g, body, ops, wrap[n:]))
+        return fn
+    return list(cond(pred, *map(on_batch, branches), *rest[:n]))
+
+
+def _cond_batch(nb, batched, *args, branches, output):
+    return _batched_cond(nb, tuple(batched), args, branches)[output]
 
 
 register(Op("cond", _cond_infer, None, emit=_emit_cond, joint_vjp=_cond_joint_vjp,
