@@ -5,8 +5,10 @@ error of a linear read-out of the top layer at every step.  symgrad traces one s
 layers) into a ``scan`` node; its gradient is one scan back.  It compares
 
 - symgrad: ``sg.function(inputs, [loss, *sg.grad(loss, params)])`` with the sequence length
-  a named dimension, on the numpy backend (a Python loop over the compiled step) and, when
-  JAX is importable, on the jax backend (one ``lax.scan`` each way);
+  a named dimension, on the numpy backend (a Python loop over the compiled step; the loop
+  keeping the values the reverse pass reads, and with ``checkpoint=True`` recomputing them
+  from the carries) and, when JAX is importable, on the jax backend (one ``lax.scan`` each
+  way);
 - JAX: ``jit(value_and_grad)`` of the same loss written with ``lax.scan`` (when importable),
   timed after a warm-up call.
 
@@ -46,13 +48,14 @@ def step_fn(p, sigmoid, tanh, split):
     return step
 
 
-def build(backend: str = "numpy"):
+def build(backend: str = "numpy", checkpoint: bool = False):
     with sg.Graph():
         p = {k: sg.symbol(k, s) for k, s in SHAPES.items()}
         xs, ys = sg.tensor("xs", ("T", BATCH, INPUT)), sg.tensor("ys", ("T", BATCH, OUT))
         zero = sg.fill((BATCH, HIDDEN), 0.0)
         split = lambda z: [z[:, k * HIDDEN:(k + 1) * HIDDEN] for k in range(4)]  # noqa: E731
-        _, losses = sg.scan(step_fn(p, sg.sigmoid, sg.tanh, split), (zero,) * 4, (xs, ys))
+        _, losses = sg.scan(step_fn(p, sg.sigmoid, sg.tanh, split), (zero,) * 4, (xs, ys),
+                            checkpoint=checkpoint)
         loss = sg.sum(losses) / losses.shape[0]
         params = list(p.values())
         return sg.function(params + [xs, ys], [loss] + sg.grad(loss, params), backend)
@@ -83,7 +86,10 @@ def main():
     xs, ys = rng.standard_normal((T, BATCH, INPUT)), rng.standard_normal((T, BATCH, OUT))
     fn, seconds = H.timed(build)
     ours = fn(*p.values(), xs, ys)
-    contenders = {"symgrad": lambda: fn(*p.values(), xs, ys)}
+    recomputing = build(checkpoint=True)
+    np.testing.assert_allclose(recomputing(*p.values(), xs, ys)[0], ours[0], rtol=1e-12)
+    contenders = {"symgrad": lambda: fn(*p.values(), xs, ys),
+                  "symgrad checkpoint": lambda: recomputing(*p.values(), xs, ys)}
     jax_fn = jax_function()
     if jax_fn is not None:
         import jax  # importable: jax_function found it

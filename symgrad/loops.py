@@ -28,7 +28,7 @@ from .compile import function
 from .errors import ShapeError, SymgradError, UnsupportedError
 from .expr import Batched, Expr, apply, as_expr, constant, symbol
 from .graph import common_graph
-from .op import Op, register
+from .op import REGISTRY, Op, register
 from .ops.arrays import arange
 from .ops.elementwise import logical_and, where
 from .ops.shape import broadcast_to, expand_dims, zeros_like
@@ -36,15 +36,28 @@ from .substitute import clone
 from .trees import tree_flatten, tree_map, tree_unflatten
 
 
+class Saved(NamedTuple):
+    """What a scan keeps for reverse mode (``checkpoint=False``): the step's vjp, built once
+    on the body's placeholders and ``cotangents`` (placeholders for the float new carries'
+    and outputs' cotangents), giving ``grads`` (of the float carries, inputs and closure
+    values, in that order); it reads the step's values only through the body's last ``kept``
+    outputs, which the loop stacks, so the reverse pass recomputes nothing."""
+
+    cotangents: tuple
+    grads: tuple
+    kept: int
+
+
 class Body(NamedTuple):
     """One step as placeholder nodes: carries, one step's inputs and the closure in; the
-    new carries and the step's outputs out."""
+    new carries and the step's outputs out (``saved``: see :class:`Saved`)."""
 
     carries: tuple
     xs: tuple
     closure: tuple
     new_carries: tuple
     ys: tuple
+    saved: Saved | None = None
 
 
 def _picture(label: str, body: Body) -> tuple:
@@ -96,6 +109,15 @@ def _seeds(pairs: list) -> dict:
     return seeds
 
 
+def _exprs(g, nodes) -> list:
+    return [Expr(g, n) for n in nodes]
+
+
+def _floats(g, nodes) -> list:
+    """The positions of the float nodes among ``nodes`` (the others have no derivative)."""
+    return [k for k, n in enumerate(nodes) if g[n]["dtype"].kind == "f"]
+
+
 def _outputs(body: Body) -> int:
     return 2 * len(body.carries) + len(body.ys)
 
@@ -118,8 +140,8 @@ def _step_function(g, body: Body, backend):
     memo = g.cache.setdefault("scan steps", {})
     key = (body, backend)  # the object: two backends may share a name (a stand-in's)
     if key not in memo:
-        inputs = [Expr(g, n) for n in body.carries + body.xs + body.closure]
-        memo[key] = function(inputs, [Expr(g, n) for n in body.new_carries + body.ys], backend)
+        memo[key] = function(_exprs(g, body.carries + body.xs + body.closure),
+                             _exprs(g, body.new_carries + body.ys), backend)
     return memo[key]
 
 
@@ -154,9 +176,8 @@ _emit_scan = _emitter("scan", lambda params: [params["body"]], lambda names, arg
 
 def _body_at(g, body: Body, carries: list, xs: list, closure: list) -> tuple:
     """The body's new carries and outputs with its placeholders replaced by expressions."""
-    mapping = dict(zip([Expr(g, n) for n in body.carries + body.xs + body.closure],
-                       carries + xs + closure))
-    return clone(([Expr(g, n) for n in body.new_carries], [Expr(g, n) for n in body.ys]), mapping)
+    mapping = dict(zip(_exprs(g, body.carries + body.xs + body.closure), carries + xs + closure))
+    return clone((_exprs(g, body.new_carries), _exprs(g, body.ys)), mapping)
 
 
 @_memoized
@@ -164,6 +185,8 @@ def _cotangents(cotangents: tuple, args: tuple, body: Body, length, reverse: boo
     """The cotangents of a scan's arguments given those of its outputs (None: zero): one
     scan the other way over the step's vjp, its carry the carries' cotangents and the
     closure's accumulated ones, the outputs' and carries-in's cotangents read per step.
+    The step's values are recomputed from the carries it started from, or read from those
+    the loop kept (``body.saved``, unless they have cotangents of their own).
     Integer carries, inputs and closure values get none."""
     g = args[0].g
     nc, nx, ny = len(body.carries), len(body.xs), len(body.ys)
@@ -172,29 +195,45 @@ def _cotangents(cotangents: tuple, args: tuple, body: Body, length, reverse: boo
     residuals = [apply("scan", *args, body=body, length=length, reverse=reverse,
                        output=nc + ny + j) for j in range(nc)]
     fc, fx, fk = ([i for i, v in enumerate(vs) if v.dtype.kind == "f"] for vs in (carries, xs, closure))
+    saved = body.saved
+    if saved is not None and any(c is not None for c in ys_bar[ny - saved.kept:]):
+        saved = None  # the kept values have cotangents: recompute the step to pass them on
+    kept = range(ny - saved.kept if saved else ny, ny)
     read_y = [j for j, c in enumerate(ys_bar) if c is not None]
     read_r = [i for i in fc if residual_bar[i] is not None]
     with g:
         start = [zeros_like(carries[i]) if final_bar[i] is None else final_bar[i] for i in fc]
         acc = [zeros_like(closure[i]) for i in fk]
+    stacked_kept = [apply("scan", *args, body=body, length=length, reverse=reverse,
+                          output=nc + j) for j in kept]
 
     def back(carry, step_in):
         cbar, kbar = carry
-        carry_t, x_t, ybar_t, rbar_t = step_in
-        new, ys = _body_at(g, body, list(carry_t), list(x_t), closure)
-        seeds = _seeds([(ys[j], b) for j, b in zip(read_y, ybar_t)]
-                       + [(new[i], b) for i, b in zip(fc, cbar)])
-        wrt = [carry_t[i] for i in fc] + [x_t[i] for i in fx] + [closure[i] for i in fk]
-        grads = grad(None, wrt, known_grads=seeds)
+        carry_t, x_t, kept_t, ybar_t, rbar_t = step_in
+        if saved:
+            ybar = dict(zip(read_y, ybar_t))
+            given = list(cbar) + [ybar.get(j) for j in _floats(g, body.ys[:ny - saved.kept])]
+            cots = _exprs(g, saved.cotangents)
+            mapping = dict(zip(
+                _exprs(g, body.carries + body.xs + body.closure + body.ys[ny - saved.kept:]) + cots,
+                list(carry_t) + list(x_t) + closure + list(kept_t)
+                + [zeros_like(c) if b is None else b for c, b in zip(cots, given)]))
+            grads = clone(_exprs(g, saved.grads), mapping)
+        else:
+            new, ys = _body_at(g, body, list(carry_t), list(x_t), closure)
+            seeds = _seeds([(ys[j], b) for j, b in zip(read_y, ybar_t)]
+                           + [(new[i], b) for i, b in zip(fc, cbar)])
+            grads = grad(None, [carry_t[i] for i in fc] + [x_t[i] for i in fx]
+                         + [closure[i] for i in fk], known_grads=seeds)
         gc, gx, gk = grads[:len(fc)], grads[len(fc):len(fc) + len(fx)], grads[len(fc) + len(fx):]
         extra = dict(zip(read_r, rbar_t))
         gc = [c + extra[i] if i in extra else c for i, c in zip(fc, gc)]
         return (gc, [a + b for a, b in zip(kbar, gk)]), gx
 
     (cbar, kbar), xbar = scan(back, (start, acc),
-                              (residuals, xs, [ys_bar[j] for j in read_y],
+                              (residuals, xs, stacked_kept, [ys_bar[j] for j in read_y],
                                [residual_bar[i] for i in read_r]),
-                              length=length, reverse=not reverse)
+                              length=length, reverse=not reverse, checkpoint=True)
     out = [None] * len(args)
     for slots, values in ((fc, cbar), ([nc + i for i in fx], xbar or []),
                           ([nc + nx + i for i in fk], kbar)):
@@ -304,19 +343,18 @@ register(Op("scan", _scan_infer, None, emit=_emit_scan, joint_vjp=_scan_joint_vj
             doc="a loop over a body graph (sg.scan)"))
 
 
-def scan(step, init, xs=None, length=None, reverse: bool = False, checkpoint: bool = True):
+def scan(step, init, xs=None, length=None, reverse: bool = False, checkpoint: bool = False):
     """JAX's ``lax.scan``: ``step(carry, x) -> (new carry, y)`` over the leading axis of
     ``xs``; returns ``(final carry, ys stacked)``.  Carries and inputs may be trees.
-    Reverse mode keeps the carries each step started from and recomputes the step's other
-    values from them (``checkpoint=True``, the only way so far: ``False``, keeping every
-    step's values instead, is refused).
+    For reverse mode the loop keeps the step's values its vjp reads, one array of each per
+    step; ``checkpoint=True`` keeps only the carries each step started from and recomputes
+    the rest in the reverse pass (less memory, one more run of the step).
 
     >>> h_last, hs = sg.scan(lambda h, x: (sg.tanh(h @ W + x), h), h0, xs)
     """
-    if checkpoint is not True:
-        raise UnsupportedError("scan: checkpoint=False (keeping every step's values for reverse "
-                               "mode) is not written; steps are recomputed from their carries")
-    final, ys, _ = _scan_all(step, init, xs, length, reverse)
+    if not isinstance(checkpoint, bool):
+        raise SymgradError(f"scan: checkpoint must be True or False, got {checkpoint!r}")
+    final, ys, _ = _scan_all(step, init, xs, length, reverse, keep=not checkpoint)
     return final, ys
 
 
@@ -485,10 +523,53 @@ def _close_over(g, placeholders: list, outputs: list) -> tuple:
     return closure, closure_ph, clone(outputs, dict(zip(closure, closure_ph)))
 
 
-def _scan_all(step, init, xs, length, reverse: bool, consts: list = ()) -> tuple:
+def _kept_for_reverse(g, placeholders: list, closure: list, new: list, ys: list) -> tuple:
+    """``(kept, cotangents, grads)`` of a traced step (``placeholders``: its carries and
+    inputs): its vjp on cotangent placeholders, and the step's values that vjp reads (those
+    varying per step and not depending on the cotangents, read by ones that do)."""
+    outs = [new[i] for i in _floats(g, [e.node for e in new])] + \
+        [ys[j] for j in _floats(g, [e.node for e in ys])]
+    with g:
+        cotangents = [symbol(f"bar{k}", e.dims, e.dtype) for k, e in enumerate(outs)]
+    wrt = [placeholders[i] for i in _floats(g, [p.node for p in placeholders])] + \
+        [closure[i] for i in _floats(g, [k.node for k in closure])]
+    grads = grad(None, wrt, known_grads=_seeds(list(zip(outs, cotangents))))
+    marks, steps = {c.node for c in cotangents}, {p.node for p in placeholders}
+    inside = g.ancestors([e.node for e in grads])
+    linear = g.descendants(list(marks), inside)
+    varying = g.descendants(list(steps), inside)
+    read = [a for n in linear - marks for a in g[n]["args"] if a in varying and a not in linear]
+    read += [e.node for e in grads if e.node in varying and e.node not in linear]
+    kept, seen = set(), set()
+    while read:  # cheap values are recomputed from what they read, the others kept
+        node = read.pop()
+        if node in seen or node in steps or node not in varying:
+            continue
+        seen.add(node)
+        if _recomputed(REGISTRY[g[node]["op"]]):
+            read.extend(g[node]["args"])
+        else:
+            kept.add(node)
+    return _exprs(g, sorted(kept)), cotangents, grads
+
+
+POLYNOMIAL = ("int_power", "square")  # elementwise ops as cheap as a product
+
+
+def _recomputed(op: Op) -> bool:
+    """Whether a step's value is cheaper to compute again in the reverse pass than to keep
+    per step: entries moved, and elementwise ops that are linear, piecewise linear,
+    products, powers or not differentiable (comparisons); not contractions or
+    transcendental functions."""
+    return op.view or op.moves or op.elementwise and (
+        op.curvature != "all" or not op.differentiable or op.name in POLYNOMIAL)
+
+
+def _scan_all(step, init, xs, length, reverse: bool, consts: list = (), keep: bool = False) -> tuple:
     """``(final carry, stacked ys, stacked carries-in)`` of the scan (trees as given).
     ``consts``: values the same at every step, passed to ``step`` as a third argument (as
-    placeholders, so batched values among them never enter the traced step)."""
+    placeholders, so batched values among them never enter the traced step).  ``keep``: the
+    loop also stacks the values its reverse pass reads (:class:`Saved`)."""
     carries, ctree = tree_flatten(init)
     carries = [as_expr(c) for c in carries]
     xleaves, xtree = tree_flatten(xs) if xs is not None else ([], None)
@@ -523,16 +604,22 @@ def _scan_all(step, init, xs, length, reverse: bool, consts: list = ()) -> tuple
     ys, ytree = tree_flatten(out[1])
     ys = [as_expr(y) for y in ys]
     closure, closure_ph, (new, ys) = _close_over(g, carry_ph + x_ph + const_ph, [new, ys])
+    nc, ny = len(carries), len(ys)
+    saved = None
+    if keep:
+        kept, cotangents, grads = _kept_for_reverse(g, carry_ph + x_ph, closure_ph + const_ph,
+                                                    new, ys)
+        ys = ys + kept
+        saved = Saved(tuple(c.node for c in cotangents), tuple(e.node for e in grads), len(kept))
     body = Body(tuple(p.node for p in carry_ph), tuple(p.node for p in x_ph),
                 tuple(p.node for p in closure_ph + const_ph), tuple(e.node for e in new),
-                tuple(e.node for e in ys))
+                tuple(e.node for e in ys), saved)
     args = carries + xleaves + closure + consts
-    nc, ny = len(carries), len(ys)
     results = [apply("scan", *args, body=body, length=length, reverse=reverse, output=k)
                for k in range(_outputs(body))]
     return (tree_unflatten(ctree, results[:nc]),
-            tree_unflatten(ytree, results[nc:nc + ny]) if ys else None,
-            tree_unflatten(ctree, results[nc + ny:]))
+            tree_unflatten(ytree, results[nc:nc + ny]) if ny else None,
+            tree_unflatten(ctree, results[nc + len(ys):]))
 
 
 # -- cond: one of two traced branches -----------------------------------------------------

@@ -55,10 +55,11 @@ def values(rng, length):
             rng.standard_normal(3), rng.standard_normal((length, 2)), rng.standard_normal(length)]
 
 
+@pytest.mark.parametrize("checkpoint", [False, True])
 @pytest.mark.parametrize("reverse", [False, True])
-def test_scan_values_and_gradients_equal_the_unrolled_graph(rng, reverse):
+def test_scan_values_and_gradients_equal_the_unrolled_graph(rng, reverse, checkpoint):
     inputs, step, init, seq = rnn()
-    loss = loss_of(*sg.scan(step, init, seq, reverse=reverse))
+    loss = loss_of(*sg.scan(step, init, seq, reverse=reverse, checkpoint=checkpoint))
     f = sg.function(inputs, [loss] + sg.grad(loss, inputs))
     for length in (1, 4, 7):  # one compiled function for every length T
         vals = values(rng, length)
@@ -68,9 +69,10 @@ def test_scan_values_and_gradients_equal_the_unrolled_graph(rng, reverse):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
-def test_scan_forward_mode_hessians_and_second_reverse(rng):
+@pytest.mark.parametrize("checkpoint", [False, True])
+def test_scan_forward_mode_hessians_and_second_reverse(rng, checkpoint):
     inputs, step, init, seq = rnn()
-    loss = loss_of(*sg.scan(step, init, seq))
+    loss = loss_of(*sg.scan(step, init, seq, checkpoint=checkpoint))
     expected = loss_of(*unrolled(step, init, seq, 5))
     vals = values(rng, 5)
     dirs = [sg.symbol(f"v{i}", x.dims) for i, x in enumerate(inputs)]
@@ -97,7 +99,8 @@ def test_check_grad_through_a_scan(rng):
     sg.check_grad(loss, inputs[:4], dict(zip(inputs, values(rng, 3))), order=2, tol=1e-5)
 
 
-def test_nested_scans(rng):
+@pytest.mark.parametrize("checkpoint", [False, True])
+def test_nested_scans(rng, checkpoint):
     """A scan whose step runs a scan over the rows of its input."""
     A, x0, xs = sg.matrix("A", (2, 2)), sg.vector("x0", 2), sg.tensor("xs", (3, 4, 2))
 
@@ -105,14 +108,14 @@ def test_nested_scans(rng):
         return sg.tanh(A @ x + row), sg.sum(x)
 
     def outer(x, block):
-        x, s = sg.scan(inner, x, block)
+        x, s = sg.scan(inner, x, block, checkpoint=checkpoint)
         return x * 0.5, s
 
     def outer_unrolled(x, block):
         x, s = unrolled(inner, x, block, 4)
         return x * 0.5, s
 
-    loss = sg.sum(sg.scan(outer, x0, xs)[1] ** 2)
+    loss = sg.sum(sg.scan(outer, x0, xs, checkpoint=checkpoint)[1] ** 2)
     expected = sg.sum(unrolled(outer_unrolled, x0, xs, 3)[1] ** 2)
     point = [rng.standard_normal((2, 2)), rng.standard_normal(2), rng.standard_normal((3, 4, 2))]
     a = sg.function([A, x0, xs], [loss] + sg.grad(loss, [A, x0, xs]))(*point)
@@ -149,10 +152,11 @@ def test_fori_loop_runs_gradient_descent(rng):
                               / (2 * eps), rel=1e-6)
 
 
-def test_vectorize_sees_through_a_scan(rng):
+@pytest.mark.parametrize("checkpoint", [False, True])
+def test_vectorize_sees_through_a_scan(rng, checkpoint):
     inputs, step, init, seq = rnn()
     W, h0 = inputs[0], inputs[3]
-    loss = loss_of(*sg.scan(step, init, seq))
+    loss = loss_of(*sg.scan(step, init, seq, checkpoint=checkpoint))
     expected = loss_of(*unrolled(step, init, seq, 4))
     H0 = sg.matrix("H0", (5, 3))
     vals = values(rng, 4)
@@ -175,6 +179,28 @@ def test_one_loop_per_scan_and_graphs_independent_of_the_length():
     before = len(loss.g)
     sg.grad(loss, inputs)
     assert len(loss.g) == before  # built once: a second request adds nothing
+
+
+@pytest.mark.parametrize("checkpoint", [False, True])
+def test_reverse_pass_reads_kept_values_or_recomputes_the_step(rng, checkpoint):
+    """By default the loop stacks what the step's vjp reads, and the reverse loop's step
+    runs no tanh; with checkpoint=True it keeps only the carries and runs the step again."""
+    W, h0, xs = sg.matrix("W", (3, 3)), sg.vector("h0", 3), sg.matrix("xs", ("T", 3))
+    hs = sg.scan(lambda h, x: (sg.tanh(h @ W + x),) * 2, h0, xs, checkpoint=checkpoint)[1]
+    loss = sg.sum(hs ** 2)
+    grads = sg.grad(loss, [W, h0, xs])
+    g = loss.g
+    loops = sorted(n for n in g.ancestors([e.node for e in grads]) if g[n]["op"] == "scan")
+    bodies = list(dict.fromkeys(dict(g[n]["params"])["body"] for n in loops))
+    assert len(bodies) == 2  # the loop, and the loop back
+    runs_tanh = [any(g[n]["op"] == "tanh" for n in g.ancestors(
+        b.new_carries + b.ys, stop=set(b.carries + b.xs + b.closure))) for b in bodies]
+    assert runs_tanh == [True, checkpoint]
+    f = sg.function([W, h0, xs], grads)
+    point = [rng.standard_normal((3, 3)), rng.standard_normal(3), rng.standard_normal((6, 3))]
+    expected = sg.sum(unrolled(lambda h, x: (sg.tanh(h @ W + x),) * 2, h0, xs, 6)[1] ** 2)
+    for a, b in zip(f(*point), sg.function([W, h0, xs], sg.grad(expected, [W, h0, xs]))(*point)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("backend", ["numba", "jax", "cupy"])
@@ -204,8 +230,8 @@ def test_errors_name_the_problem(tmp_path):
         sg.scan(lambda c, x: c, h, xs)
     with pytest.raises(sg.SymgradError, match="give length"):
         sg.scan(lambda c, x: (c, None), h)
-    with pytest.raises(sg.UnsupportedError, match="checkpoint=False"):
-        sg.scan(lambda c, x: (c, None), h, xs, checkpoint=False)
+    with pytest.raises(sg.SymgradError, match="checkpoint must be True or False, got 'yes'"):
+        sg.scan(lambda c, x: (c, None), h, xs, checkpoint="yes")
     last, _ = sg.scan(lambda c, x: (c + sg.sum(x), None), h, xs, checkpoint=True)
     if importlib.util.find_spec("dask") is not None:
         with pytest.raises(sg.UnsupportedError, match="run on the numpy, numba, jax, cupy"):
