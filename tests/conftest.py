@@ -79,12 +79,15 @@ def random_program(program: list, seed: int):
     """Run ``program`` (steps ``(op, i, j)``) in symgrad and NumPy side by side on inputs
     X (3, 3), v (3,), s (), Y (3, 3): returns the inputs, their values, every expression
     built and its NumPy value.  A step whose shapes do not fit is skipped (NumPy must refuse
-    it too)."""
+    it too).  Also returns, per expression, the largest finite magnitude among it and the
+    values it was computed from: NumPy's rounding is relative to those, where symgrad's
+    rewrites may cancel terms exactly (``(Y + v) - Y - v`` is 0 here, 1e-16 in NumPy)."""
     rng = np.random.default_rng(seed)
     inputs = [sg.matrix("X", (3, 3)), sg.vector("v", 3), sg.scalar("s"), sg.matrix("Y", (3, 3))]
     arrays = [rng.standard_normal((3, 3)), rng.standard_normal(3), np.array(rng.standard_normal()),
               rng.standard_normal((3, 3))]
     exprs, values = list(inputs), list(arrays)
+    scales = [_magnitude(a) for a in arrays]
     for op, i, j in program:
         arity, build, reference = RANDOM_OPS[op]
         # the first operand is one of the last three values, so chains (and dead buffers) form
@@ -97,4 +100,9 @@ def random_program(program: list, seed: int):
             continue
         exprs.append(e)
         values.append(np.asarray(reference(*(values[k] for k in operands))))
-    return inputs, arrays, exprs, values
+        scales.append(max([_magnitude(values[-1])] + [scales[k] for k in operands]))
+    return inputs, arrays, exprs, values, scales
+
+
+def _magnitude(a: np.ndarray) -> float:
+    return float(np.max(np.abs(a), initial=0.0, where=np.isfinite(a)))

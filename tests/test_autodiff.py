@@ -187,7 +187,7 @@ def test_second_derivatives_of_a_network_cost(rng):
 def test_random_programs_derivatives(program, pick, seed):
     """First and second derivatives of random compositions against finite differences."""
     with sg.Graph():
-        inputs, arrays, exprs, values = random_program(program[:10], seed)
+        inputs, arrays, exprs, values, _ = random_program(program[:10], seed)
         out = exprs[-1 - pick % (len(exprs) - len(inputs))] if len(exprs) > len(inputs) else exprs[0]
         check_grads(out, inputs, dict(zip(inputs, arrays)), seed=seed)
 

@@ -220,6 +220,29 @@ def test_other_backends_run_the_loop(rng, backend):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
 
+def test_numba_runs_loops_of_scalar_steps_as_one_compiled_call(rng, monkeypatch):
+    """A scalar step (float, bool and int scalars) is a tape: the numba backend runs the
+    whole loop, its derivatives' loops and while loops in its interpreter, never the
+    Python loop, with the numpy backend's numbers."""
+    pytest.importorskip("numba")
+    a, c0, xs = sg.scalar("a"), sg.scalar("c0"), sg.vector("xs", "T")
+    root = sg.while_loop(lambda x: abs(x * x - a) > 1e-12, lambda x: (x + a / x) / 2, a)
+    bounded = newton_sqrt(a, max_steps=40)  # a masked scan with a bool carry
+    last, ys = sg.scan(lambda c, x: (sg.sin(c) * a + x, c * x), c0, xs, reverse=True)
+    counted = sg.fori_loop(0, 6, lambda i, c: c * a + i, c0)  # an int64 index
+    loss = sg.sum(ys) + last + counted
+    outputs = [root, sg.diff(root, a), sg.diff(root, a, 2), bounded, sg.grad(bounded, a),
+               sg.hessian(bounded, a), loss, *sg.grad(loss, [a, c0, xs]), sg.hessian(loss, a)]
+    point = [1.7, 0.3, rng.standard_normal(5)]
+    expected = sg.function([a, c0, xs], outputs)(*point)
+    compiled = sg.function([a, c0, xs], outputs, backend="numba")
+    for name in ("scan", "while_loop"):
+        monkeypatch.setattr(sg.runtime, name, lambda *args: pytest.fail("a Python loop ran"))
+    for got, want in zip(compiled(*point), expected):
+        assert np.asarray(got).dtype == np.asarray(want).dtype
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
 def test_errors_name_the_problem(tmp_path):
     h, xs = sg.vector("h", 3), sg.matrix("xs", (4, 2))
     with pytest.raises(sg.ShapeError, match=r"new carry .*\(2,\).*carry .*\(3,\)"):

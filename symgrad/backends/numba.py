@@ -28,6 +28,7 @@ left to NumPy.
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numba
 import numpy as np
@@ -80,7 +81,7 @@ def _kernels_source() -> str:
         if name in BOOLS:
             scalar, entry = f"1.0 if {scalar} else 0.0", f"1.0 if {entry} else 0.0"
         branch = "elif" if tape else "if"
-        tape.append(f"            {branch} op == {code}:\n                v = {scalar}")
+        tape.append(f"        {branch} op == {code}:\n            v = {scalar}")
         if name in FUSED:
             block.append(f"            {'elif' if block else 'if'} op == {code}:\n"
                          f"                for i in range(m):\n                    d[i] = {entry}")
@@ -107,6 +108,17 @@ def _logaddexp(x, y):
     return t
 
 
+def run_code(code, r):
+    """Run the tape's instructions on the registers ``r``, in place."""
+    for k in range(code.shape[0]):
+        op = code[k, 0]
+        x = r[code[k, 2]]
+{tape}
+        else:
+            v = math.nan
+        r[code[k, 1]] = v
+
+
 def run_tape(code, init, args, n_in, outs):
     """Run the tape on ``init`` (the registers: constants placed) with the inputs ``args``
     (input-major, n entries each); returns the outputs, output-major."""
@@ -116,16 +128,56 @@ def run_tape(code, init, args, n_in, outs):
     for j in range(n):
         for i in range(n_in):
             r[i] = args[i * n + j]
-        for k in range(code.shape[0]):
-            op = code[k, 0]
-            x = r[code[k, 2]]
-{tape}
-            else:
-                v = math.nan
-            r[code[k, 1]] = v
+        run_code(code, r)
         for o in range(outs.size):
             res[o * n + j] = r[outs[o]]
     return res
+
+
+def run_scan(code, init, outs, start, xs, closure, reverse):
+    """A loop of the tape (``sg.scan`` of a scalar step): its registers are the carries
+    (from ``start``), one entry of each row of ``xs`` per step, then ``closure``; its
+    outputs ``outs`` the new carries, then the step's outputs.  Returns the final carries,
+    the outputs per step and the carries each step started from."""
+    nc, nx = start.size, xs.shape[0]
+    length = xs.shape[1]
+    r = init.copy()
+    r[nc + nx:nc + nx + closure.size] = closure
+    ys = np.empty((outs.size - nc, length))
+    carries_in = np.empty((nc, length))
+    c = start.copy()
+    for s in range(length):
+        t = length - 1 - s if reverse else s
+        for i in range(nc):
+            r[i] = c[i]
+            carries_in[i, t] = c[i]
+        for i in range(nx):
+            r[nc + i] = xs[i, t]
+        run_code(code, r)
+        for i in range(nc):
+            c[i] = r[outs[i]]
+        for j in range(outs.size - nc):
+            ys[j, t] = r[outs[nc + j]]
+    return c, ys, carries_in
+
+
+def run_while(test, test_init, test_out, step, step_init, step_outs, start, closure):
+    """``sg.while_loop`` of tapes: ``step`` (registers: the carries, then ``closure``;
+    outputs ``step_outs``) while ``test`` (the same registers; output ``test_out``) holds."""
+    nc = start.size
+    t, r = test_init.copy(), step_init.copy()
+    t[nc:nc + closure.size] = closure
+    r[nc:nc + closure.size] = closure
+    c = start.copy()
+    while True:
+        t[:nc] = c
+        run_code(test, t)
+        if t[test_out] == 0.0:
+            return c
+        r[:nc] = c
+        run_code(step, r)
+        for i in range(nc):
+            c[i] = r[step_outs[i]]
 
 
 def run_block(code, values, arrays, n_regs):
@@ -161,7 +213,8 @@ def _compile_kernels() -> dict:
     keeps them across processes and drops them when this file changes."""
     namespace = {"__name__": __name__, "math": math, "np": np}
     exec(compile(_kernels_source(), __file__, "exec"), namespace)  # our own source, see above
-    for name in ("_maximum", "_minimum", "_logaddexp", "run_tape", "run_block"):
+    for name in ("_maximum", "_minimum", "_logaddexp", "run_code", "run_tape", "run_scan",
+                 "run_while", "run_block"):
         try:
             namespace[name] = numba.njit(cache=True, error_model="numpy")(namespace[name])
         except RuntimeError:  # no cache directory numba can write: compile in each process
@@ -170,7 +223,8 @@ def _compile_kernels() -> dict:
 
 
 _K = _compile_kernels()
-_run_tape, _run_block = _K["run_tape"], _K["run_block"]
+_run_tape, _run_scan, _run_while, _run_block = (
+    _K[name] for name in ("run_tape", "run_scan", "run_while", "run_block"))
 _NONE = np.empty(0)
 
 
@@ -279,10 +333,10 @@ def _scalar(g, node) -> bool:
 
 def _tape(plan) -> Tape | None:
     """The Tape of a function whose every value is a float64 or bool scalar computed by an
-    op of TABLE, else None.  Registers: the inputs, the constants,
-    then the temporaries."""
+    op of TABLE (its inputs may be int64 scalars too, read as floats: exact below 2**53),
+    else None.  Registers: the inputs, the constants, then the temporaries."""
     g = plan.g
-    if not all(_scalar(g, x.node) for x in plan.inputs):
+    if not all(_scalar(g, x.node) or x.dims == () and x.dtype == np.int64 for x in plan.inputs):
         return None
     slot = {x.node: i for i, x in enumerate(plan.inputs)}
     values = [0.0] * len(slot)
@@ -463,4 +517,36 @@ class NumbaBackend(Backend):
             f"    return ({', '.join(values)}{',' if len(values) == 1 else ''})"]
 
 
-BACKEND = NumbaBackend("numba", {"np": np, "rt": runtime})
+def _typed(values, dtypes) -> tuple:
+    """The tape's float results in their dtypes (a bool was 0.0 or 1.0)."""
+    return tuple(v.astype(k) if v.ndim else k.type(v) for v, k in zip(values, dtypes))
+
+
+def scan(step, nc: int, nx: int, length: int, reverse: bool, *args) -> tuple:
+    """``runtime.scan``: one compiled call of the tape interpreter's loop where the step is a
+    tape (a scalar step), else the Python loop over the step."""
+    tape = step.namespace.get("tape")
+    if tape is None or length < 1:
+        return runtime.scan(step, nc, nx, length, reverse, *args)
+    xs = np.array(args[nc:nc + nx], np.float64).reshape(nx, length)
+    final, ys, carries_in = _run_scan(tape.code, tape.registers, tape.outs,
+                                      np.array(args[:nc], np.float64), xs,
+                                      np.array(args[nc + nx:], np.float64), reverse)
+    dtypes = [e.dtype for e in step.outputs]  # new carries and outputs
+    return _typed((*final, *ys, *carries_in), dtypes + dtypes[:nc])
+
+
+def while_loop(test, step, nc: int, *args) -> tuple:
+    """``runtime.while_loop``: one compiled call where ``test`` and ``step`` are tapes."""
+    tapes = test.namespace.get("tape"), step.namespace.get("tape")
+    if None in tapes:
+        return runtime.while_loop(test, step, nc, *args)
+    (t, s), closure = tapes, np.array(args[nc:], np.float64)
+    final = _run_while(t.code, t.registers, t.outs[0], s.code, s.registers, s.outs,
+                       np.array(args[:nc], np.float64), closure)
+    return _typed(final, [e.dtype for e in step.outputs])
+
+
+# the generated code's ``rt``: symgrad.runtime, with loops of scalar steps compiled
+RUNTIME = SimpleNamespace(**{**vars(runtime), "scan": scan, "while_loop": while_loop})
+BACKEND = NumbaBackend("numba", {"np": np, "rt": RUNTIME})
