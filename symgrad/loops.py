@@ -145,25 +145,20 @@ def _step_function(g, body: Body, backend):
     return memo[key]
 
 
-LOOP_BACKENDS = ("numpy", "numba", "jax", "cupy")  # their runtimes have ``scan``
-
-
 def _emitter(what: str, bodies, call):
     """The emitter of a node among the outputs of one loop or branch: the first of them to
-    be emitted runs ``rt.<call>`` (with the ``bodies(params)`` compiled for the backend, as
-    ``call(names, args, params)`` spells it) and keeps the results, the others read theirs."""
+    be emitted runs ``rt.<call>`` (with the ``bodies(params)`` compiled for the backend, or
+    the one it names in ``loop_steps``, as ``call(names, args, params)`` spells it) and keeps
+    the results, the others read theirs."""
     def emit(args, params, ctx):
-        if getattr(ctx.backend, "name", None) not in LOOP_BACKENDS:
-            raise UnsupportedError(f"{what}: loops and branches run on the "
-                                   f"{', '.join(LOOP_BACKENDS)} backends so far; compile this "
-                                   "function with one of them")
         family = (tuple(args),) + tuple(sorted((k, v) for k, v in params.items() if k != "output"))
         results = ctx.shared.get(family)
         if results is None:
             results = ctx.shared[family] = f"s{ctx.node}"
             names = [f"body{ctx.node}_{k}" for k in range(len(bodies(params)))]
-            for name, body in zip(names, bodies(params)):  # compiled for this backend: not a
-                ctx.namespace[name] = _step_function(ctx.g, body, ctx.backend)  # callback
+            steps = ctx.backend.loop_steps or ctx.backend  # compiled for it: not a callback
+            for name, body in zip(names, bodies(params)):
+                ctx.namespace[name] = _step_function(ctx.g, body, steps)
             return f"({results} := rt.{call(names, args, params, ctx)})[{params['output']}]"
         return f"{results}[{params['output']}]"
     return emit

@@ -203,10 +203,10 @@ def test_reverse_pass_reads_kept_values_or_recomputes_the_step(rng, checkpoint):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("backend", ["numba", "jax", "cupy"])
+@pytest.mark.parametrize("backend", ["numba", "jax", "cupy", "dask"])
 def test_other_backends_run_the_loop(rng, backend):
     """numba and cupy (NumPy standing in) run the Python loop over their compiled step,
-    jax one lax.scan."""
+    jax one lax.scan, dask (whose values without its named dimension are NumPy's) NumPy's."""
     if backend == "cupy":
         backend = cupy_backend(np, scipy.special)
     else:
@@ -257,8 +257,11 @@ def test_errors_name_the_problem(tmp_path):
         sg.scan(lambda c, x: (c, None), h, xs, checkpoint="yes")
     last, _ = sg.scan(lambda c, x: (c + sg.sum(x), None), h, xs, checkpoint=True)
     if importlib.util.find_spec("dask") is not None:
-        with pytest.raises(sg.UnsupportedError, match="run on the numpy, numba, jax, cupy"):
-            sg.function([h, xs], last, backend="dask")
+        rows = sg.matrix("rows", ("n", 3))
+        over_rows, _ = sg.scan(lambda c, x: (c + x, None), rows[0], rows)
+        with pytest.raises(sg.UnsupportedError, match="'dask' runs loops .* without the "
+                                                       "dimension 'n' only"):
+            sg.function([rows], over_rows, backend="dask")
     with pytest.raises(sg.UnsupportedError, match="'scan' has no SymPy mapping"):
         sg.to_sympy(last)
     with pytest.raises(sg.UnsupportedError, match="the op 'scan' cannot be saved yet"):
@@ -300,7 +303,7 @@ def test_while_loop_stops_at_max_steps_and_per_example_under_vectorize():
     np.testing.assert_allclose(slopes, 0.5 / np.sqrt(values), rtol=1e-9)
 
 
-@pytest.mark.parametrize("backend", ["numpy", "jax"])
+@pytest.mark.parametrize("backend", ["numpy", "numba", "jax", "dask"])
 def test_while_loop_without_a_bound_in_forward_mode(backend):
     """Without max_steps the loop runs until cond fails: values, forward-mode derivatives of
     any order, Jacobians and per-example loops under vectorize; reverse mode asks for
@@ -370,7 +373,7 @@ def test_cond_under_vectorize_selects_per_example():
     np.testing.assert_allclose(slopes, [-2.0, 1.0, 0.25, -6.0], rtol=1e-15)
 
 
-@pytest.mark.parametrize("backend", ["numba", "jax"])
+@pytest.mark.parametrize("backend", ["numba", "jax", "dask"])
 def test_cond_on_other_backends(backend):
     pytest.importorskip(backend)
     v = sg.vector("v", 3)

@@ -43,7 +43,8 @@ class Backend:
     NumPy emitter serves ops that have none for this backend; without it such an op is an
     UnsupportedError at compile time.  ``buffers`` lets the code write into dead arrays
     (``out=``) and delete them; ``array_type`` is the class of arrays the fast call path
-    accepts as they are (others go through ``asarray``).
+    accepts as they are (others go through ``asarray``); ``loop_steps`` names the backend
+    that compiles the steps of loops (``sg.scan``) when this one does not.
 
     >>> sg.function([x], sg.exp(x), backend=sg.NUMPY)
     """
@@ -52,6 +53,7 @@ class Backend:
     quiet_numpy = False  # run the generated code with NumPy's floating-point warnings off
     scalar_math = False  # all-float64-scalar functions also get a body with Python floats
     numpy_scalars = False  # the code takes NumPy scalars (and floats) for 0-d inputs
+    loop_steps: str | None = None  # the backend loops' steps compile with, if not this one
 
     def __init__(self, name: str, namespace: dict, emitters: dict | None = None,
                  fallback: bool = True, *, buffers: bool = True) -> None:

@@ -235,6 +235,7 @@ class _Lowering:
     calls :meth:`emit` for every node (see symgrad.compile._body)."""
 
     buffers = False  # dask arrays are immutable; NumPy values here are small
+    loop_steps = "numpy"  # loops run on values without the named dimension: NumPy's
 
     def __init__(self, backend: DaskBackend, plan: Plan) -> None:
         self.backend, self.plan = backend, plan
@@ -250,6 +251,11 @@ class _Lowering:
                 self.native.add(node)
             if op.name == "shape_of":
                 kind = HOST  # a size: known without computing
+            elif op.bodies is not None and kind != HOST:
+                raise UnsupportedError(
+                    f"the backend 'dask' runs loops and branches ({op.name!r}) on values "
+                    f"without the dimension {dim!r} only, as NumPy; this one reads values "
+                    f"computed from inputs chunked along {dim!r}: run it with another backend")
             elif kind == CHUNKED or _chunked(attrs["shape"], dim):
                 if node not in self.native and not op.elementwise:
                     raise UnsupportedError(
