@@ -164,9 +164,15 @@ def _emitter(what: str, bodies, call):
     return emit
 
 
-_emit_scan = _emitter("scan", lambda params: [params["body"]], lambda names, args, params, ctx: (
-    f"scan({names[0]}, {len(params['body'].carries)}, {len(params['body'].xs)}, "
-    f"{ctx.dim(params['length'])}, {params['reverse']}, {', '.join(args)})"))
+def _call_scan(names, args, params, ctx) -> str:
+    body = params["body"]
+    outputs = "".join(f"({ctx.shape(ctx.g[n]['shape'])}, {ctx.g[n]['dtype'].name!r}), "
+                      for n in body.ys)
+    return (f"scan({names[0]}, {len(body.carries)}, {len(body.xs)}, {ctx.dim(params['length'])}, "
+            f"{params['reverse']}, ({outputs}), {', '.join(args)})")
+
+
+_emit_scan = _emitter("scan", lambda params: [params["body"]], _call_scan)
 
 
 def _body_at(g, body: Body, carries: list, xs: list, closure: list) -> tuple:

@@ -213,21 +213,24 @@ def _matrix_diagonals(offsets, v: int, x: int) -> tuple:
     return tuple(places)
 
 
-def scan(step, nc: int, nx: int, length: int, reverse: bool, *args, stack=np.stack) -> tuple:
+def scan(step, nc: int, nx: int, length: int, reverse: bool, outputs: tuple, *args,
+         xp=np) -> tuple:
     """A loop (``sg.scan``) on arrays: ``step(*carries, *x[t], *closure) -> (*new carries,
     *ys)`` for each step t (from the end with ``reverse``); returns the final carries, the
-    outputs stacked in the inputs' order and the stacked carries each step started from."""
-    if length < 1:
-        raise ValueError(f"scan: a loop of {length} steps (at least one step is needed)")
+    outputs stacked in the inputs' order and the stacked carries each step started from.
+    ``outputs``: the shape and dtype name of each y (the stacks of a loop of no steps)."""
     carry = list(args[:nc])
+    if length == 0:
+        return (*carry, *(xp.empty((0, *shape), dtype) for shape, dtype in outputs),
+                *(xp.empty((0, *c.shape), c.dtype) for c in map(xp.asarray, carry)))
     xs, closure = args[nc:nc + nx], args[nc + nx:]
     ys, carries_in = [None] * length, [None] * length
     for t in range(length - 1, -1, -1) if reverse else range(length):
         carries_in[t] = carry
         out = step(*carry, *(x[t] for x in xs), *closure)  # a tuple: list outputs
         carry, ys[t] = list(out[:nc]), out[nc:]
-    stacked = [stack([y[j] for y in ys]) for j in range(len(ys[0]))]
-    return (*carry, *stacked, *(stack([c[j] for c in carries_in]) for j in range(nc)))
+    stacked = [xp.stack([y[j] for y in ys]) for j in range(len(outputs))]
+    return (*carry, *stacked, *(xp.stack([c[j] for c in carries_in]) for j in range(nc)))
 
 
 def while_loop(test, step, nc: int, *args) -> tuple:

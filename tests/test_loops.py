@@ -69,6 +69,26 @@ def test_scan_values_and_gradients_equal_the_unrolled_graph(rng, reverse, checkp
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "numba", "jax", "dask"])
+def test_a_loop_of_no_steps(rng, backend):
+    """T = 0, as in JAX: the carry as given, outputs stacked empty in their shapes and
+    dtypes, the loss sum(h0) differentiated through the empty loops."""
+    pytest.importorskip(backend)
+    inputs, step, init, seq = rnn()
+    (h, total), ys = sg.scan(step, init, seq)
+    loss = loss_of((h, total), ys)
+    f = sg.function(inputs, [h, total, ys["h"], ys["s"], loss, *sg.grad(loss, inputs)],
+                    backend=backend)
+    vals = values(rng, 0)
+    h, total, hs, ss, value, *grads = map(np.asarray, f(*vals))
+    np.testing.assert_array_equal(h, vals[3])
+    assert total == 0.0 and value == pytest.approx(np.sum(vals[3]), rel=1e-15)
+    assert (hs.shape, hs.dtype, ss.shape, ss.dtype) == ((0, 3), np.float64, (0,), np.float64)
+    for grad, expected in zip(grads, [np.zeros((3, 3)), np.zeros((2, 3)), np.zeros(3),
+                                      np.ones(3), np.zeros((0, 2)), np.zeros(0)]):
+        np.testing.assert_array_equal(grad, expected)
+
+
 @pytest.mark.parametrize("checkpoint", [False, True])
 def test_scan_forward_mode_hessians_and_second_reverse(rng, checkpoint):
     inputs, step, init, seq = rnn()
