@@ -28,7 +28,7 @@ from .compile import function
 from .errors import ShapeError, SymgradError, UnsupportedError
 from .expr import Batched, Expr, apply, as_expr, constant, symbol
 from .graph import common_graph
-from .op import REGISTRY, Op, register
+from .op import REGISTRY, Op, node_params, register
 from .ops.arrays import arange
 from .ops.elementwise import logical_and, where
 from .ops.shape import broadcast_to, expand_dims, zeros_like
@@ -36,6 +36,7 @@ from .substitute import clone
 from .trees import tree_flatten, tree_map, tree_unflatten
 
 
+@node_params
 class Saved(NamedTuple):
     """What a scan keeps for reverse mode (``checkpoint=False``): the step's vjp, built once
     on the body's placeholders and ``cotangents`` (placeholders for the float new carries'
@@ -48,6 +49,7 @@ class Saved(NamedTuple):
     kept: int
 
 
+@node_params
 class Body(NamedTuple):
     """One step as placeholder nodes: carries, one step's inputs and the closure in; the
     new carries and the step's outputs out (``saved``: see :class:`Saved`)."""

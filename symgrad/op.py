@@ -216,6 +216,33 @@ def kwargs_code(params: dict) -> str:
     return "".join(f", {k}={v!r}" for k, v in params.items())
 
 
+# parameter types that hold nodes (a loop's body): NamedTuples whose tuple fields are node ids
+NODE_PARAMS: dict = {}
+
+
+def node_params(cls: type) -> type:
+    """Register ``cls``, a NamedTuple parameter type whose tuple fields are node ids (its
+    other fields plain values or such types again), so that saving a graph keeps the nodes
+    it names."""
+    NODE_PARAMS[cls.__name__] = cls
+    return cls
+
+
+def holds_nodes(value) -> bool:
+    """Whether ``value``'s type is one of NODE_PARAMS."""
+    return NODE_PARAMS.get(type(value).__name__) is type(value)
+
+
+def node_refs(value) -> list:
+    """The node ids a parameter value holds: those of NODE_PARAMS values, in it or in
+    tuples and lists of them."""
+    if holds_nodes(value):
+        return [n for v in value for n in (v if type(v) is tuple else node_refs(v))]
+    if type(value) in (tuple, list):
+        return [n for v in value for n in node_refs(v)]
+    return []
+
+
 def register(op: Op, replace: bool = False) -> Op:
     """Add an op to the registry (names are unique unless ``replace``)."""
     if op.name in REGISTRY and not replace:

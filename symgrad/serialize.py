@@ -32,7 +32,7 @@ from .compile import NUMPY, Backend, Function
 from .errors import ShapeError, SymgradError, UnsupportedError
 from .expr import Batched, Expr, constant, make, symbol
 from .graph import Graph, common_graph, paused_gc
-from .op import REGISTRY
+from .op import NODE_PARAMS, REGISTRY, holds_nodes, node_refs
 from .shared import SharedVariable, _Storage, shared
 from .trees import TreeDef, tree_flatten, tree_unflatten
 
@@ -132,16 +132,22 @@ def _encode_array(a: np.ndarray) -> dict:
             "base64": base64.b64encode(a.tobytes()).decode("ascii")}
 
 
-def _encode(value):
-    """A parameter (or dict key) as JSON: tuples, non-finite floats and NumPy scalars tagged."""
+def _encode(value, index: dict | None = None):
+    """A parameter (or dict key) as JSON: tuples, non-finite floats and NumPy scalars
+    tagged; a parameter holding nodes (``NODE_PARAMS``) with their ids in the file
+    (``index``)."""
+    if holds_nodes(value):
+        return {"nodes": [type(value).__name__, [
+            {"ids": [index[n] for n in v]} if type(v) is tuple else _encode(v, index)
+            for v in value]]}
     if value is None or isinstance(value, (bool, str, int)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else {"float": repr(value)}
     if type(value) is tuple:
-        return {"tuple": [_encode(v) for v in value]}
+        return {"tuple": [_encode(v, index) for v in value]}
     if isinstance(value, list):
-        return [_encode(v) for v in value]
+        return [_encode(v, index) for v in value]
     if isinstance(value, np.generic):
         return {"scalar": _encode_array(np.asarray(value))}
     raise SymgradError(f"save: cannot write the parameter value {value!r} "
@@ -161,6 +167,20 @@ def _encode_tree(d: TreeDef):
                        "use a dict, list or tuple")
 
 
+def _needed(g: Graph, roots: list) -> set:
+    """``roots`` and the nodes they depend on, the nodes their parameters name (loop bodies)
+    and what those depend on."""
+    seen = set(roots)
+    todo = list(seen)
+    while todo:
+        attrs = g[todo.pop()]
+        for n in [*attrs["args"], *(n for _, v in attrs["params"] for n in node_refs(v))]:
+            if n not in seen:
+                seen.add(n)
+                todo.append(n)
+    return seen
+
+
 def save(path, outputs) -> None:
     """Write the graph that ``outputs`` (an expression, or a list, tuple or dict tree of
     them) need to one JSON file; :func:`load` gives them back.  Put the input symbols among
@@ -174,14 +194,14 @@ def save(path, outputs) -> None:
             raise SymgradError(f"save: outputs must be expressions, got {e!r}")
     structure = _encode_tree(treedef)
     g = common_graph([e.g for e in leaves], "save")
-    nodes = sorted(g.ancestors([e.node for e in leaves]))
+    nodes = sorted(_needed(g, [e.node for e in leaves]))
     index = {n: i for i, n in enumerate(nodes)}
     records, edges = [], []
     for i, n in enumerate(nodes):
         a = g[n]
         args = [index[x] for x in a["args"]]
         try:
-            params = [[k, _encode(v)] for k, v in a["params"]]
+            params = [[k, _encode(v, index)] for k, v in a["params"]]
         except SymgradError as err:
             raise UnsupportedError(f"save: the op {a['op']!r} cannot be saved yet ({err})") from None
         record = {"id": i, "op": a["op"], "args": args, "params": params,
@@ -251,7 +271,8 @@ def _decode_array(d, what: str) -> np.ndarray:
     return np.frombuffer(data, dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
-def _decode(value, what: str):
+def _decode(value, what: str, built: dict | None = None):
+    """A value :func:`_encode` wrote; nodes named by file id must be in ``built`` already."""
     if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, str):
@@ -260,18 +281,37 @@ def _decode(value, what: str):
                   "subscripts (strings that could be code are refused)")
         return value
     if isinstance(value, list):
-        return [_decode(v, what) for v in value]
+        return [_decode(v, what, built) for v in value]
     if isinstance(value, dict) and len(value) == 1:
         (tag, inner), = value.items()
         if tag == "tuple" and isinstance(inner, list):
-            return tuple(_decode(v, what) for v in inner)
+            return tuple(_decode(v, what, built) for v in inner)
         if tag == "float" and inner in ("nan", "inf", "-inf"):
             return float(inner)
         if tag == "scalar":
             array = _decode_array(inner, what)
             if array.ndim == 0:
                 return array[()]
+        if tag == "nodes" and built is not None and isinstance(inner, list) and len(inner) == 2:
+            return _decode_nodes(*inner, what, built)
     _fail(f"{what}: cannot read the value {value!r}")
+
+
+def _decode_nodes(name, fields, what: str, built: dict):
+    """A parameter holding nodes: its type by name from ``NODE_PARAMS``, node ids as the
+    nodes built before."""
+    kind = NODE_PARAMS.get(name) if isinstance(name, str) else None
+    if kind is None or not isinstance(fields, list) or len(fields) != len(kind._fields):
+        _fail(f"{what}: {name!r} with {fields!r} is not a parameter holding nodes")
+    values = []
+    for f in fields:
+        if isinstance(f, dict) and list(f) == ["ids"] and isinstance(f["ids"], list):
+            if any(_int(n, f"{what}: a node id") not in built for n in f["ids"]):
+                _fail(f"{what}: names a node not defined before it")
+            values.append(tuple(built[n].node for n in f["ids"]))
+        else:
+            values.append(_decode(f, what, built))
+    return kind(*values)
 
 
 def _decode_tree(value) -> TreeDef:
@@ -319,7 +359,7 @@ def _load_node(g: Graph, r, built: dict) -> tuple:
                 and p[0].isidentifier() and not keyword.iskeyword(p[0])) or p[0] in params:
             _fail(f"{what}: a parameter must be a [name, value] pair with a unique name, "
                   f"got {p!r}")
-        params[p[0]] = _decode(p[1], f"{what}: parameter {p[0]!r}")
+        params[p[0]] = _decode(p[1], f"{what}: parameter {p[0]!r}", built)
     shape = D.as_shape(r["shape"])
     dtype = _dtype(r["dtype"], what)
     g._marking_gradient = int(r.get("grad") is True)
