@@ -195,30 +195,28 @@ def _cotangents(cotangents: tuple, args: tuple, body: Body, length, reverse: boo
     nc, nx, ny = len(body.carries), len(body.xs), len(body.ys)
     carries, xs, closure = list(args[:nc]), list(args[nc:nc + nx]), list(args[nc + nx:])
     final_bar, ys_bar, residual_bar = cotangents[:nc], cotangents[nc:nc + ny], cotangents[nc + ny:]
-    residuals = [apply("scan", *args, body=body, length=length, reverse=reverse,
-                       output=nc + ny + j) for j in range(nc)]
-    fc, fx, fk = ([i for i, v in enumerate(vs) if v.dtype.kind == "f"] for vs in (carries, xs, closure))
+    fc, fx, fk = (_floats(g, nodes) for nodes in (body.carries, body.xs, body.closure))
     saved = body.saved
     if saved is not None and any(c is not None for c in ys_bar[ny - saved.kept:]):
         saved = None  # the kept values have cotangents: recompute the step to pass them on
-    kept = range(ny - saved.kept if saved else ny, ny)
+    own = ny - saved.kept if saved else ny  # the step's own outputs, then the kept values
     read_y = [j for j, c in enumerate(ys_bar) if c is not None]
     read_r = [i for i in fc if residual_bar[i] is not None]
     with g:
         start = [zeros_like(carries[i]) if final_bar[i] is None else final_bar[i] for i in fc]
         acc = [zeros_like(closure[i]) for i in fk]
-    stacked_kept = [apply("scan", *args, body=body, length=length, reverse=reverse,
-                          output=nc + j) for j in kept]
+    stacked = [apply("scan", *args, body=body, length=length, reverse=reverse, output=k)
+               for k in range(_outputs(body))]  # the loop's outputs, for the reverse loop
 
     def back(carry, step_in):
         cbar, kbar = carry
         carry_t, x_t, kept_t, ybar_t, rbar_t = step_in
         if saved:
             ybar = dict(zip(read_y, ybar_t))
-            given = list(cbar) + [ybar.get(j) for j in _floats(g, body.ys[:ny - saved.kept])]
+            given = list(cbar) + [ybar.get(j) for j in _floats(g, body.ys[:own])]
             cots = _exprs(g, saved.cotangents)
             mapping = dict(zip(
-                _exprs(g, body.carries + body.xs + body.closure + body.ys[ny - saved.kept:]) + cots,
+                _exprs(g, body.carries + body.xs + body.closure + body.ys[own:]) + cots,
                 list(carry_t) + list(x_t) + closure + list(kept_t)
                 + [zeros_like(c) if b is None else b for c, b in zip(cots, given)]))
             grads = clone(_exprs(g, saved.grads), mapping)
@@ -234,8 +232,8 @@ def _cotangents(cotangents: tuple, args: tuple, body: Body, length, reverse: boo
         return (gc, [a + b for a, b in zip(kbar, gk)]), gx
 
     (cbar, kbar), xbar = scan(back, (start, acc),
-                              (residuals, xs, stacked_kept, [ys_bar[j] for j in read_y],
-                               [residual_bar[i] for i in read_r]),
+                              (stacked[nc + ny:], xs, stacked[nc + own:nc + ny],
+                               [ys_bar[j] for j in read_y], [residual_bar[i] for i in read_r]),
                               length=length, reverse=not reverse, checkpoint=True)
     out = [None] * len(args)
     for slots, values in ((fc, cbar), ([nc + i for i in fx], xbar or []),
@@ -530,12 +528,10 @@ def _kept_for_reverse(g, placeholders: list, closure: list, new: list, ys: list)
     """``(kept, cotangents, grads)`` of a traced step (``placeholders``: its carries and
     inputs): its vjp on cotangent placeholders, and the step's values that vjp reads (those
     varying per step and not depending on the cotangents, read by ones that do)."""
-    outs = [new[i] for i in _floats(g, [e.node for e in new])] + \
-        [ys[j] for j in _floats(g, [e.node for e in ys])]
+    outs = [e for e in new + ys if e.dtype.kind == "f"]
     with g:
         cotangents = [symbol(f"bar{k}", e.dims, e.dtype) for k, e in enumerate(outs)]
-    wrt = [placeholders[i] for i in _floats(g, [p.node for p in placeholders])] + \
-        [closure[i] for i in _floats(g, [k.node for k in closure])]
+    wrt = [e for e in placeholders + closure if e.dtype.kind == "f"]
     grads = grad(None, wrt, known_grads=_seeds(list(zip(outs, cotangents))))
     marks, steps = {c.node for c in cotangents}, {p.node for p in placeholders}
     inside = g.ancestors([e.node for e in grads])
