@@ -46,8 +46,9 @@ _LITERAL_DTYPES = (np.dtype(np.float64), np.dtype(np.int64), np.dtype(bool))
 class _EmitContext:
     """What emitters may ask for: a named dimension's variable, shapes as source, the
     current node's dtype (``np.float64``) and id (``node``, in the graph ``g``), a name for
-    an implementation (``ref``), the ``backend``, and ``shared``, a dict the emitters of one
-    function share (a loop's results, computed by the first of its output nodes)."""
+    an implementation (``ref``), the ``backend``, the nodes the function computes
+    (``order``), and ``shared``, a dict the emitters of one function share (a loop's
+    results, computed by the first of its output nodes)."""
 
     def __init__(self, dim_vars: dict, namespace: dict, g=None, backend=None) -> None:
         self.g = g
@@ -57,6 +58,7 @@ class _EmitContext:
         self.namespace = namespace
         self.dtype = ""
         self.node = None
+        self.order: list = []
         self._refs: dict = {}
 
     def _name(self, name: str) -> str:
@@ -695,6 +697,7 @@ def _body(g, order: list, inputs: list, outputs: list, backend: Backend, *, dim_
     (the call, writing its outputs).  Its outputs are allocated (or given dead buffers)
     where its last member was, as if computed from its inputs, then the call follows."""
     ctx = _EmitContext(dim_vars, namespace, g, backend)
+    ctx.order = order
     names = {x.node: f"a{i}" for i, x in enumerate(inputs)}
     literals = _literal_constants(g, order) if backend is not MATH else set(order)
     group_of = {m: group for group in groups for m in group.members}

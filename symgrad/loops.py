@@ -153,7 +153,7 @@ def _emitter(what: str, bodies, call):
     the one it names in ``loop_steps``, as ``call(names, args, params)`` spells it) and keeps
     the results, the others read theirs."""
     def emit(args, params, ctx):
-        family = (tuple(args),) + tuple(sorted((k, v) for k, v in params.items() if k != "output"))
+        family = _family(ctx.g[ctx.node])
         results = ctx.shared.get(family)
         if results is None:
             results = ctx.shared[family] = f"s{ctx.node}"
@@ -166,12 +166,32 @@ def _emitter(what: str, bodies, call):
     return emit
 
 
+def _family(attrs) -> tuple:
+    """What the output nodes of one loop or branch share: all but the ``output`` parameter."""
+    return (attrs["op"], attrs["args"]) + tuple(p for p in attrs["params"] if p[0] != "output")
+
+
+def _computed_outputs(ctx) -> set:
+    """The outputs of the current node's loop that the function being compiled computes."""
+    index = ctx.shared.get("loop outputs")
+    if index is None:  # built once per function: its loops' outputs
+        index = ctx.shared["loop outputs"] = {}
+        for node in ctx.order:
+            attrs = ctx.g[node]
+            if REGISTRY[attrs["op"]].siblings is not None:
+                index.setdefault(_family(attrs), set()).add(dict(attrs["params"])["output"])
+    return index[_family(ctx.g[ctx.node])]
+
+
 def _call_scan(names, args, params, ctx) -> str:
-    body = params["body"]
-    outputs = "".join(f"({ctx.shape(ctx.g[n]['shape'])}, {ctx.g[n]['dtype'].name!r}), "
-                      for n in body.ys)
-    return (f"scan({names[0]}, {len(body.carries)}, {len(body.xs)}, {ctx.dim(params['length'])}, "
-            f"{params['reverse']}, ({outputs}), {', '.join(args)})")
+    """``scan(step, ...)`` told the shape and dtype of each stacked output the function
+    reads (None for the others, which are not stacked)."""
+    body, wanted = params["body"], _computed_outputs(ctx)
+    nc = len(body.carries)
+    stacks = "".join(f"({ctx.shape(ctx.g[n]['shape'])}, {ctx.g[n]['dtype'].name!r}), "
+                     if nc + k in wanted else "None, " for k, n in enumerate(body.ys + body.carries))
+    return (f"scan({names[0]}, {nc}, {len(body.xs)}, {ctx.dim(params['length'])}, "
+            f"{params['reverse']}, ({stacks}), {', '.join(args)})")
 
 
 _emit_scan = _emitter("scan", lambda params: [params["body"]], _call_scan)

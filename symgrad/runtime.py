@@ -213,24 +213,26 @@ def _matrix_diagonals(offsets, v: int, x: int) -> tuple:
     return tuple(places)
 
 
-def scan(step, nc: int, nx: int, length: int, reverse: bool, outputs: tuple, *args,
+def scan(step, nc: int, nx: int, length: int, reverse: bool, stacks: tuple, *args,
          xp=np) -> tuple:
     """A loop (``sg.scan``) on arrays: ``step(*carries, *x[t], *closure) -> (*new carries,
-    *ys)`` for each step t (from the end with ``reverse``); returns the final carries, the
-    outputs stacked in the inputs' order and the stacked carries each step started from.
-    ``outputs``: the shape and dtype name of each y (the stacks of a loop of no steps)."""
-    carry = list(args[:nc])
-    if length == 0:
-        return (*carry, *(xp.empty((0, *shape), dtype) for shape, dtype in outputs),
-                *(xp.empty((0, *c.shape), c.dtype) for c in map(xp.asarray, carry)))
+    *ys)`` for each step t (from the end with ``reverse``); returns the final carries, then
+    the outputs and the carries each step started from, stacked in ``stacks``'s order:
+    ``(shape of one, dtype name)`` for those wanted, None for the others (not kept)."""
+    carry = args[:nc]
     xs, closure = args[nc:nc + nx], args[nc + nx:]
-    ys, carries_in = [None] * length, [None] * length
+    stacked = [None if s is None else xp.empty((length, *s[0]), s[1]) for s in stacks]
+    ny = len(stacks) - nc
+    ys = [j for j in range(ny) if stacked[j] is not None]
+    carries_in = [i for i in range(nc) if stacked[ny + i] is not None]
     for t in range(length - 1, -1, -1) if reverse else range(length):
-        carries_in[t] = carry
-        out = step(*carry, *(x[t] for x in xs), *closure)  # a tuple: list outputs
-        carry, ys[t] = list(out[:nc]), out[nc:]
-    stacked = [xp.stack([y[j] for y in ys]) for j in range(len(outputs))]
-    return (*carry, *stacked, *(xp.stack([c[j] for c in carries_in]) for j in range(nc)))
+        for i in carries_in:
+            stacked[ny + i][t] = carry[i]
+        out = step(*carry, *(x[t] for x in xs), *closure)
+        carry = out[:nc]
+        for j in ys:
+            stacked[j][t] = out[nc + j]
+    return (*carry, *stacked)
 
 
 def while_loop(test, step, nc: int, *args) -> tuple:

@@ -186,8 +186,8 @@ class Runtime:
             d *= 2
         return xp.moveaxis(B[::-1] if reverse else B, 0, axis)
 
-    def scan(self, step, nc, nx, length, reverse, outputs, *args):
-        return numpy_runtime.scan(step, nc, nx, length, reverse, outputs, *args, xp=self.xp)
+    def scan(self, step, nc, nx, length, reverse, stacks, *args):
+        return numpy_runtime.scan(step, nc, nx, length, reverse, stacks, *args, xp=self.xp)
 
     while_loop = staticmethod(numpy_runtime.while_loop)  # Python control flow on any arrays
     cond = staticmethod(numpy_runtime.cond)

@@ -56,10 +56,10 @@ class JaxRuntime(Runtime):
         """``lax.cond``: one branch runs on the device."""
         return jax.lax.cond(pred, lambda a: tuple(true_fn(*a)), lambda a: tuple(false_fn(*a)), args)
 
-    def scan(self, step, nc, nx, length, reverse, outputs, *args):
+    def scan(self, step, nc, nx, length, reverse, stacks, *args):
         """The loop as ``lax.scan``, one compiled loop; the carries each step starts from
-        are stacked as outputs (what reverse mode reads); ``outputs`` (the steps' shapes)
-        are traced."""
+        are stacked as outputs (what reverse mode reads); XLA drops the stacks the function
+        does not read (``stacks``: see ``runtime.scan``)."""
         carries, xs, closure = args[:nc], args[nc:nc + nx], args[nc + nx:]
 
         def body(carry, x):

@@ -522,12 +522,12 @@ def _typed(values, dtypes) -> tuple:
     return tuple(v.astype(k) if v.ndim else k.type(v) for v, k in zip(values, dtypes))
 
 
-def scan(step, nc: int, nx: int, length: int, reverse: bool, outputs: tuple, *args) -> tuple:
+def scan(step, nc: int, nx: int, length: int, reverse: bool, stacks: tuple, *args) -> tuple:
     """``runtime.scan``: one compiled call of the tape interpreter's loop where the step is a
     tape (a scalar step), else the Python loop over the step."""
     tape = step.namespace.get("tape")
     if tape is None or length < 1:
-        return runtime.scan(step, nc, nx, length, reverse, outputs, *args)
+        return runtime.scan(step, nc, nx, length, reverse, stacks, *args)
     xs = np.array(args[nc:nc + nx], np.float64).reshape(nx, length)
     final, ys, carries_in = _run_scan(tape.code, tape.registers, tape.outs,
                                       np.array(args[:nc], np.float64), xs,
