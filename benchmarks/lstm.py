@@ -7,8 +7,8 @@ layers) into a ``scan`` node; its gradient is one scan back.  It compares
 - symgrad: ``sg.function(inputs, [loss, *sg.grad(loss, params)])`` with the sequence length
   a named dimension, on the numpy backend (a Python loop over the compiled step; the loop
   keeping the values the reverse pass reads, and with ``checkpoint=True`` recomputing them
-  from the carries) and, when JAX is importable, on the jax backend (one ``lax.scan`` each
-  way);
+  from the carries), on the numba backend (its fused regions in the step; the loop is
+  Python's) and, when JAX is importable, on the jax backend (one ``lax.scan`` each way);
 - JAX: ``jit(value_and_grad)`` of the same loss written with ``lax.scan`` (when importable),
   timed after a warm-up call.
 
@@ -90,6 +90,10 @@ def main():
     np.testing.assert_allclose(recomputing(*p.values(), xs, ys)[0], ours[0], rtol=1e-12)
     contenders = {"symgrad": lambda: fn(*p.values(), xs, ys),
                   "symgrad checkpoint": lambda: recomputing(*p.values(), xs, ys)}
+    if "numba" in sg.backends.available():
+        on_numba = build("numba")
+        np.testing.assert_allclose(on_numba(*p.values(), xs, ys)[0], ours[0], rtol=1e-12)
+        contenders["symgrad numba"] = lambda: on_numba(*p.values(), xs, ys)
     jax_fn = jax_function()
     if jax_fn is not None:
         import jax  # importable: jax_function found it
