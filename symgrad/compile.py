@@ -323,7 +323,6 @@ class Function:
         generated.namespace.update(slow=self._checked_call, structure=structure,
                                    unflatten=tree_unflatten)
         self.source = generated.source
-        self.namespace = generated.namespace  # the source's globals, read-only: what it calls
         self._fn, self._math, self._call = generated.body, generated.math, generated.call
         self._dim_names, self.shared = generated.dim_names, generated.shared
         self._spread_error = generated.spread_error

@@ -242,10 +242,12 @@ def test_other_backends_run_the_loop(rng, backend):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
 
-def test_numba_runs_loops_of_scalar_steps_as_one_compiled_call(rng, monkeypatch):
-    """A scalar step (float, bool and int scalars) is a tape: the numba backend runs the
-    whole loop, its derivatives' loops and while loops in its interpreter, never the
-    Python loop, with the numpy backend's numbers."""
+def test_numba_runs_loops_of_small_steps_as_one_compiled_call(rng, monkeypatch):
+    """A step on scalars or small arrays of fixed shapes (float, bool, int) is written
+    entry by entry into one tape: the numba backend runs the whole loop, its derivatives'
+    loops (batched ones of Hessians included) and while loops in its interpreter, never
+    the Python loop, with the numpy backend's numbers; a step too long for a tape runs as
+    NumPy calls."""
     pytest.importorskip("numba")
     a, c0, xs = sg.scalar("a"), sg.scalar("c0"), sg.vector("xs", "T")
     root = sg.while_loop(lambda x: abs(x * x - a) > 1e-12, lambda x: (x + a / x) / 2, a)
@@ -253,16 +255,27 @@ def test_numba_runs_loops_of_scalar_steps_as_one_compiled_call(rng, monkeypatch)
     last, ys = sg.scan(lambda c, x: (sg.sin(c) * a + x, c * x), c0, xs, reverse=True)
     counted = sg.fori_loop(0, 6, lambda i, c: c * a + i, c0)  # an int64 index
     loss = sg.sum(ys) + last + counted
+    inputs, step, init, seq = rnn()  # matrices, a tuple carry, dict inputs
+    network = loss_of(*sg.scan(step, init, seq))
+    b = inputs[2]
+    args = [a, c0, xs] + inputs
     outputs = [root, sg.diff(root, a), sg.diff(root, a, 2), bounded, sg.grad(bounded, a),
-               sg.hessian(bounded, a), loss, *sg.grad(loss, [a, c0, xs]), sg.hessian(loss, a)]
-    point = [1.7, 0.3, rng.standard_normal(5)]
-    expected = sg.function([a, c0, xs], outputs)(*point)
-    compiled = sg.function([a, c0, xs], outputs, backend="numba")
+               sg.hessian(bounded, a), loss, *sg.grad(loss, [a, c0, xs]), sg.hessian(loss, a),
+               network, *sg.grad(network, inputs), sg.hessian(network, b)]
+    point = [1.7, 0.3, rng.standard_normal(4)] + values(rng, 4)  # one T
+    expected = sg.function(args, outputs)(*point)
+    compiled = sg.function(args, outputs, backend="numba")
+    wide = sg.matrix("wide", (200, 200))  # 40,000 entries a step: NumPy's
+    big = sg.fori_loop(0, 3, lambda i, m: sg.tanh(m @ wide), wide)
+    big_fn = sg.function([wide], big, backend="numba")
     for name in ("scan", "while_loop"):
         monkeypatch.setattr(sg.runtime, name, lambda *args: pytest.fail("a Python loop ran"))
     for got, want in zip(compiled(*point), expected):
         assert np.asarray(got).dtype == np.asarray(want).dtype
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    monkeypatch.undo()
+    w = rng.standard_normal((200, 200)) / 20
+    np.testing.assert_allclose(big_fn(w), np.tanh(np.tanh(np.tanh(w @ w) @ w) @ w), rtol=1e-12)
 
 
 def test_errors_name_the_problem(tmp_path):
