@@ -147,7 +147,7 @@ def _step_function(g, body: Body, backend):
     return memo[key]
 
 
-def _emitter(what: str, bodies, call):
+def _emitter(bodies, call):
     """The emitter of a node among the outputs of one loop or branch: the first of them to
     be emitted runs ``rt.<call>`` (with the ``bodies(params)`` compiled for the backend, or
     the one it names in ``loop_steps``, as ``call(names, args, params)`` spells it) and keeps
@@ -194,7 +194,7 @@ def _call_scan(names, args, params, ctx) -> str:
             f"{params['reverse']}, ({stacks}), {', '.join(args)})")
 
 
-_emit_scan = _emitter("scan", lambda params: [params["body"]], _call_scan)
+_emit_scan = _emitter(lambda params: [params["body"]], _call_scan)
 
 
 def _body_at(g, body: Body, carries: list, xs: list, closure: list) -> tuple:
@@ -449,7 +449,7 @@ def _while_infer(*args, test, step, output):
     return args[0].g[node]["shape"], args[0].g[node]["dtype"]
 
 
-_emit_while = _emitter("while_loop", lambda params: [params["test"], params["step"]],
+_emit_while = _emitter(lambda params: [params["test"], params["step"]],
                        lambda names, args, params, ctx: (
                            f"while_loop({names[0]}, {names[1]}, {len(params['step'].carries)}, "
                            f"{', '.join(args)})"))
@@ -680,7 +680,7 @@ def _cond_infer(pred, *args, branches, output):
     return pred.g[node]["shape"], pred.g[node]["dtype"]
 
 
-_emit_cond = _emitter("cond", lambda params: list(params["branches"]),
+_emit_cond = _emitter(lambda params: list(params["branches"]),
                       lambda names, args, params, ctx: (
                           f"cond({args[0]}, {names[0]}, {names[1]}, {', '.join(args[1:])})"))
 
