@@ -28,6 +28,7 @@ from .compile import function
 from .errors import ShapeError, SymgradError, UnsupportedError
 from .expr import Batched, Expr, apply, as_expr, constant, symbol
 from .graph import common_graph
+from .lazy import sympy
 from .op import REGISTRY, Op, node_params, register
 from .ops.arrays import arange
 from .ops.elementwise import logical_and, where
@@ -357,10 +358,31 @@ def _scan_joint_vjp(cotangents, *args, body, length, reverse, output):
     return _cotangents(tuple(cotangents), args, body, length, reverse)
 
 
+def _scan_sympy(body_entries, *args, body, length, reverse, output):
+    """The loop written out on SymPy entries, step by step (a loop of a fixed length)."""
+    if not isinstance(length, int) or length < 1:
+        raise UnsupportedError(f"to_sympy: a scan of length {length!r} is written out step by "
+                               "step, so its length must be a number of steps, at least one")
+    nc, nx, ny = len(body.carries), len(body.xs), len(body.ys)
+    carries, xs, closure = list(args[:nc]), args[nc:nc + nx], list(args[nc + nx:])
+    ys, carries_in = [None] * length, [None] * length
+    for t in range(length - 1, -1, -1) if reverse else range(length):
+        carries_in[t] = carries
+        given = dict(zip(body.carries + body.xs + body.closure,
+                         carries + [x[t] for x in xs] + closure))
+        out = body_entries(body.new_carries + body.ys, given)
+        carries, ys[t] = out[:nc], out[nc:]
+    if output < nc:
+        return carries[output]
+    steps = [y[output - nc] for y in ys] if output < nc + ny else \
+        [c[output - nc - ny] for c in carries_in]
+    return np.array(steps, dtype=object)
+
+
 register(Op("scan", _scan_infer, None, emit=_emit_scan, joint_vjp=_scan_joint_vjp,
             siblings=_siblings(lambda params: _outputs(params["body"])), jvp=_scan_jvp,
             batch=_scan_batch,
-            bodies=lambda params: [_picture("scan body", params["body"])],
+            bodies=lambda params: [_picture("scan body", params["body"])], sympy=_scan_sympy,
             doc="a loop over a body graph (sg.scan)"))
 
 
@@ -516,6 +538,12 @@ def _while_batch(nb, batched, *args, test, step, output):
     return _batched_while(nb, tuple(batched), args, test, step)[output]
 
 
+def _no_sympy(*args, **params):
+    raise UnsupportedError("to_sympy: a while_loop without max_steps runs until its condition "
+                           "fails, a number of steps known only from values; with max_steps it "
+                           "is written out step by step")
+
+
 def _no_reverse(*args, **params):
     raise UnsupportedError("while_loop: reverse mode needs max_steps (sg.while_loop(cond, body, "
                            "init, max_steps=N)), so that the loop's steps can be kept")
@@ -525,6 +553,7 @@ register(Op("while", _while_infer, None, emit=_emit_while, jvp=_while_jvp, batch
             bodies=lambda params: [_picture("while condition", params["test"]),
                                    _picture("while body", params["step"])],
             joint_vjp=_no_reverse, siblings=_siblings(lambda params: len(params["step"].carries)),
+            sympy=_no_sympy,
             doc="a loop until a traced condition fails (sg.while_loop)"))
 
 
@@ -772,9 +801,19 @@ def _cond_batch(nb, batched, *args, branches, output):
     return _batched_cond(nb, tuple(batched), args, branches)[output]
 
 
+def _cond_sympy(body_entries, pred, *args, branches, output):
+    """A ``Piecewise`` per entry: the true branch's value where ``pred`` holds, else the
+    false branch's."""
+    taken = [body_entries([b.ys[output]], dict(zip(b.carries + b.closure, args)))[0]
+             for b in branches]
+    piece = np.frompyfunc(lambda t, f: sympy.Piecewise((t, pred), (f, True)), 2, 1)
+    return piece(*taken)
+
+
 register(Op("cond", _cond_infer, None, emit=_emit_cond, joint_vjp=_cond_joint_vjp,
             siblings=_siblings(lambda params: len(params["branches"][0].ys)),
             jvp=_cond_jvp, batch=_cond_batch,
             bodies=lambda params: [_picture(f"cond: {side}", body)
                                    for side, body in zip(("true", "false"), params["branches"])],
+            sympy=_cond_sympy,
             doc="one of two traced branches (sg.cond)"))

@@ -164,6 +164,9 @@ def _spread(p, side: int):
 
 def _scalar(op, params: dict, args: list):
     """An op applied to scalars: its SymPy function."""
+    if op.bodies is not None:
+        raise UnsupportedError(f"to_sympy(form='matrix'): loops and branches ({op.name!r}) "
+                               "are written out in form='elements' only")
     if op.sympy is None:
         raise UnsupportedError(f"to_sympy: the op {op.name!r} has no SymPy mapping")
     return op.sympy(*args, **params)
@@ -285,10 +288,18 @@ class _Elements(_Translator):
                 return _scalar(op, params, args)
             fn = functools.partial(op.sympy, **params) if params else op.sympy
             return np.frompyfunc(fn, len(args), 1)(*args)
+        if op.bodies is not None and op.sympy is not None:  # a loop or a branch
+            return op.sympy(self.body_entries, *args, **params)
         rule = op.sympy or op.impl  # entries move as NumPy moves numbers
         if rule is None:
             raise UnsupportedError(f"to_sympy: the op {op.name!r} has no SymPy mapping")
         return _entries(rule(*(_array(a) for a in args), **params))
+
+    def body_entries(self, roots: tuple, given: dict) -> list:
+        """The entries of a traced body's ``roots`` (nodes), its placeholders' entries
+        ``given`` (node -> entries): how the SymPy rules of loops and branches run their
+        bodies (``op.sympy(body_entries, *args, **params)``)."""
+        return _BodyEntries(self.g, list(roots), False, False, given).run()
 
     def symbol(self, name: str, dims: tuple):
         if not dims:
@@ -327,6 +338,16 @@ class _Elements(_Translator):
         if value.ndim == 2:
             return sympy.ImmutableMatrix(value.tolist())
         return sympy.ImmutableDenseNDimArray(value.tolist(), value.shape)
+
+
+class _BodyEntries(_Elements):
+    """A body's values on the entries given for its placeholders, left as entries."""
+
+    def theirs(self, value, attrs: dict):
+        return value
+
+    def finish(self, value):
+        return value
 
 
 class _Matrices(_Translator):

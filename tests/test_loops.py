@@ -13,6 +13,7 @@ import re
 import numpy as np
 import pytest
 import scipy.special
+import sympy
 
 import symgrad as sg
 from symgrad.backends.array_api import cupy_backend
@@ -290,15 +291,57 @@ def test_errors_name_the_problem(tmp_path):
         sg.scan(lambda c, x: (c, None), h)
     with pytest.raises(sg.SymgradError, match="checkpoint must be True or False, got 'yes'"):
         sg.scan(lambda c, x: (c, None), h, xs, checkpoint="yes")
-    last, _ = sg.scan(lambda c, x: (c + sg.sum(x), None), h, xs, checkpoint=True)
     if importlib.util.find_spec("dask") is not None:
         rows = sg.matrix("rows", ("n", 3))
         over_rows, _ = sg.scan(lambda c, x: (c + x, None), rows[0], rows)
         with pytest.raises(sg.UnsupportedError, match="'dask' runs loops .* without the "
                                                        "dimension 'n' only"):
             sg.function([rows], over_rows, backend="dask")
-    with pytest.raises(sg.UnsupportedError, match="'scan' has no SymPy mapping"):
-        sg.to_sympy(last)
+
+
+def test_to_sympy_writes_loops_out_step_by_step(rng):
+    """A loop of a fixed length is written out step by step: Newton's three steps are the
+    hand-written formula; an RNN's loss and gradient, given numbers, are NumPy's loss and
+    its differences; cond is a Piecewise; loops of unknown length raise."""
+    a, x = sg.scalars("a x")
+    s, t = sympy.symbols("a x", real=True)
+    newton = sg.fori_loop(0, 3, lambda i, v: (v + a / v) / 2, a)
+    expected = s
+    for _ in range(3):
+        expected = (expected + s / expected) / 2
+    assert sympy.simplify(sg.to_sympy(newton) - expected) == 0
+    assert sympy.simplify(sg.to_sympy(sg.grad(newton, a)) - sympy.diff(expected, s)) == 0
+    branch = sg.cond(x > 0, lambda x: sg.log(x) * x, lambda x: -x ** 3, x)
+    assert sg.to_sympy(branch) == sympy.Piecewise((t * sympy.log(t), t > 0), (-t ** 3, True))
+
+    W, h0, xs = sg.matrix("W", (2, 2)), sg.vector("h0", 2), sg.matrix("xs", (3, 2))
+    loss = sg.sum(sg.scan(lambda h, x: (sg.tanh(W @ h + x),) * 2, h0, xs)[1] ** 2)
+    w, h, u = rng.standard_normal((2, 2)), rng.standard_normal(2), rng.standard_normal((3, 2))
+
+    def numpy_loss(w):
+        total, state = 0.0, h
+        for row in u:
+            state = np.tanh(w @ state + row)
+            total += np.sum(state ** 2)
+        return total
+    numbers = {W: sympy.Matrix(w), h0: sympy.Matrix(h), xs: sympy.Matrix(u)}
+    assert float(sg.to_sympy(loss, symbols=numbers)) == pytest.approx(numpy_loss(w), rel=1e-14)
+    eps, differences = 1e-6, np.zeros((2, 2))
+    for i, j in np.ndindex(2, 2):
+        step = np.zeros((2, 2))
+        step[i, j] = eps
+        differences[i, j] = (numpy_loss(w + step) - numpy_loss(w - step)) / (2 * eps)
+    np.testing.assert_allclose(np.array(sg.to_sympy(sg.grad(loss, W), symbols=numbers), float),
+                               differences, rtol=1e-7, atol=1e-9)
+
+    v = sg.vector("v", 2)
+    for unknown, message in [
+            (sg.scan(lambda c, _: (c * 2, None), v, length="T")[0], "must be a number of steps"),
+            (sg.while_loop(lambda c: c > 1.0, lambda c: c * 0.5, x), "known only from values")]:
+        with pytest.raises(sg.UnsupportedError, match=message):
+            sg.to_sympy(unknown)
+    with pytest.raises(sg.UnsupportedError, match="'scan' has no matrix expression"):
+        sg.to_sympy(loss, form="matrix")
 
 
 def test_loops_and_branches_are_saved_and_loaded(rng, tmp_path):
