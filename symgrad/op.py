@@ -38,8 +38,9 @@ An op's rules, side by side (every pass reads these fields and nothing else abou
   ``(shapes, out_shape, params) -> [(a, b, (output entries, entries of a, entries of b))]``
   listing the terms of each pair of arguments (None: every pair).
 - ``sympy``: the SymPy function of scalar arguments (elementwise ops) or a rule on object
-  arrays of SymPy entries (others; ``impl`` by default); ``sympy_matrix(tr, attrs, *args)``:
-  the matrix-expression form.
+  arrays of SymPy entries (others; ``impl`` by default; an op with ``bodies`` gets first
+  ``body_entries(roots, given)``, which runs a body on entries); ``sympy_matrix(tr, attrs,
+  *args)``: the matrix-expression form.
 - properties: ``elementwise``, ``commutative``, ``sum_signs`` (``out = Σ sᵢ·argᵢ``),
   ``moves`` (the vjp only moves or zero-fills entries, so it moves a boolean mask too),
   ``view``/``readonly`` (the result may alias argument 0, read-only),
