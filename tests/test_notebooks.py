@@ -16,10 +16,11 @@ NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 
 
-def test_the_six_notebooks_are_there():
+def test_the_seven_notebooks_are_there():
     assert [p.name for p in NOTEBOOKS] == [
         "01_computational_graph.ipynb", "02_two_layer_network.ipynb", "03_training.ipynb",
-        "04_why_backprop.ipynb", "05_hessians.ipynb", "06_matrix_calculus.ipynb"]
+        "04_why_backprop.ipynb", "05_hessians.ipynb", "06_matrix_calculus.ipynb",
+        "07_loops.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
