@@ -503,14 +503,13 @@ class _Matrices(_Translator):
 
 
 def _their_scalar(value, attrs: dict):
-    """The caller's SymPy value for a scalar symbol (numbers are made SymPy numbers)."""
-    try:  # numbers and SymPy objects only: a string is refused here, never parsed
-        if isinstance(value, (str, bytes)):
-            raise TypeError(value)
-        return sympy.sympify(value, strict=True)
-    except (sympy.SympifyError, TypeError):
-        raise SymgradError(f"to_sympy: symbols gives {value!r} for the scalar {attrs['name']!r}; "
-                           "give a SymPy expression, such as sympy.Symbol(name)") from None
+    """The caller's SymPy value for a scalar symbol: a SymPy expression, or a number made a
+    SymPy number.  Nothing else is converted (SymPy's sympify parses strings, even inside a
+    tuple, with ``eval``)."""
+    if isinstance(value, (sympy.Basic, bool, int, float, np.number, np.bool_)):
+        return _number(value)
+    raise SymgradError(f"to_sympy: symbols gives {value!r} for the scalar {attrs['name']!r}; "
+                       "give a SymPy expression, such as sympy.Symbol(name)")
 
 
 def _given(g, exprs: list, symbols) -> dict:

@@ -383,5 +383,7 @@ def test_sigmoid_prints_as_sigma():
 def test_symbols_given_as_strings_are_refused_not_parsed():
     """to_sympy's ``symbols`` takes SymPy values; a string is an error, never evaluated."""
     x = sg.scalar("x")
-    with pytest.raises(sg.SymgradError, match="give a SymPy expression"):
-        sg.to_sympy(sg.sin(x), symbols={x: "__import__('os').getcwd()"})
+    for text in ["__import__('os').getcwd()", ("__import__('os').getcwd()",),
+                 {"k": "__import__('os').getcwd()"}, np.array("x + 1")]:
+        with pytest.raises(sg.SymgradError, match="give a SymPy expression"):
+            sg.to_sympy(sg.sin(x), symbols={x: text})
