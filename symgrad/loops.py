@@ -5,10 +5,11 @@ it) and ``cond``.
 for one step's carry and inputs; the values from outside the loop that the step reads (its
 closure) are found as the frontier of the traced body and replaced by placeholders too, so
 the body is a pure function of placeholders, compiled once.  The loop is one ``scan`` node
-per output: the final carries, the stacked per-step outputs and the stacked carries each
-step started from (the residuals reverse mode reads); all of them share the body, and the
-generated code runs the loop once for all of them (``rt.scan``: a Python loop over the
-compiled step, or ``lax.scan`` on the jax backend).
+per output: the final carries, the stacked per-step outputs (by default followed by the
+step values the reverse pass reads, :class:`Saved`) and the stacked carries each step
+started from; all of them share the body, and the generated code runs the loop once for
+all of them (``rt.scan``: a Python loop over the compiled step, or ``lax.scan`` on the jax
+backend; numba's interpreter for small steps).
 
 Derivatives are loops too, built from the body's own rules once, whatever the length:
 reverse mode is one scan the other way over the step's vjp (all the outputs' cotangents at
@@ -116,9 +117,14 @@ def _exprs(g, nodes) -> list:
     return [Expr(g, n) for n in nodes]
 
 
-def _floats(g, nodes) -> list:
-    """The positions of the float nodes among ``nodes`` (the others have no derivative)."""
-    return [k for k, n in enumerate(nodes) if g[n]["dtype"].kind == "f"]
+def _nodes(exprs) -> tuple:
+    return tuple(e.node for e in exprs)
+
+
+def _floats(values: list) -> list:
+    """The positions of the float expressions among ``values`` (the others have no
+    derivative)."""
+    return [k for k, e in enumerate(values) if e.dtype.kind == "f"]
 
 
 def _outputs(body: Body) -> int:
@@ -216,7 +222,7 @@ def _cotangents(cotangents: tuple, args: tuple, body: Body, length, reverse: boo
     nc, nx, ny = len(body.carries), len(body.xs), len(body.ys)
     carries, xs, closure = list(args[:nc]), list(args[nc:nc + nx]), list(args[nc + nx:])
     final_bar, ys_bar, residual_bar = cotangents[:nc], cotangents[nc:nc + ny], cotangents[nc + ny:]
-    fc, fx, fk = (_floats(g, nodes) for nodes in (body.carries, body.xs, body.closure))
+    fc, fx, fk = _floats(carries), _floats(xs), _floats(closure)
     saved = body.saved
     if saved is not None and any(c is not None for c in ys_bar[ny - saved.kept:]):
         saved = None  # the kept values have cotangents: recompute the step to pass them on
@@ -232,9 +238,9 @@ def _cotangents(cotangents: tuple, args: tuple, body: Body, length, reverse: boo
     def back(carry, step_in):
         cbar, kbar = carry
         carry_t, x_t, kept_t, ybar_t, rbar_t = step_in
-        if saved:
+        if saved is not None:
             ybar = dict(zip(read_y, ybar_t))
-            given = list(cbar) + [ybar.get(j) for j in _floats(g, body.ys[:own])]
+            given = list(cbar) + [ybar.get(j) for j in _floats(_exprs(g, body.ys[:own]))]
             cots = _exprs(g, saved.cotangents)
             mapping = dict(zip(
                 _exprs(g, body.carries + body.xs + body.closure + body.ys[own:]) + cots,
@@ -272,7 +278,7 @@ def _tangent_scan(tangents: list, args: tuple, body: Body, length, reverse: bool
     g = args[0].g
     nc, nx = len(body.carries), len(body.xs)
     carries, xs, closure = list(args[:nc]), list(args[nc:nc + nx]), list(args[nc + nx:])
-    fc = [i for i, c in enumerate(carries) if c.dtype.kind == "f"]  # others have no tangent
+    fc = _floats(carries)
     with g:
         cdots = [zeros_like(carries[i]) if tangents[i] is None else tangents[i] for i in fc]
     moving_x = [i for i, t in enumerate(tangents[nc:nc + nx]) if t is not None]
@@ -459,9 +465,8 @@ def _while(cond, body, init):
     new = [as_expr(n, go) for n in new]
     _same_carry("while_loop: body", new, ntree, carries, tree)
     closure, closure_ph, ([go], new) = _close_over(g, ph, [[go], new])
-    nodes = tuple(p.node for p in ph), tuple(p.node for p in closure_ph)
-    test = Body(nodes[0], (), nodes[1], (), (go.node,))
-    step = Body(nodes[0], (), nodes[1], tuple(n.node for n in new), ())
+    test = Body(_nodes(ph), (), _nodes(closure_ph), (), (go.node,))
+    step = Body(_nodes(ph), (), _nodes(closure_ph), _nodes(new), ())
     return tree_unflatten(tree, [apply("while", *carries, *closure, test=test, step=step, output=k)
                                  for k in range(len(carries))])
 
@@ -484,7 +489,7 @@ def _while_tangents(tangents: list, args: tuple, test: Body, step: Body) -> list
     g = args[0].g
     nc = len(step.carries)
     carries, closure = list(args[:nc]), list(args[nc:])
-    fc = [i for i, c in enumerate(carries) if c.dtype.kind == "f"]
+    fc = _floats(carries)
     moving = [i for i, t in enumerate(tangents[nc:]) if t is not None]
     with g:
         dots = [zeros_like(carries[i]) if tangents[i] is None else tangents[i] for i in fc]
@@ -658,10 +663,9 @@ def _scan_all(step, init, xs, length, reverse: bool, consts: list = (), keep: bo
         kept, cotangents, grads = _kept_for_reverse(g, carry_ph + x_ph, closure_ph + const_ph,
                                                     new, ys)
         ys = ys + kept
-        saved = Saved(tuple(c.node for c in cotangents), tuple(e.node for e in grads), len(kept))
-    body = Body(tuple(p.node for p in carry_ph), tuple(p.node for p in x_ph),
-                tuple(p.node for p in closure_ph + const_ph), tuple(e.node for e in new),
-                tuple(e.node for e in ys), saved)
+        saved = Saved(_nodes(cotangents), _nodes(grads), len(kept))
+    body = Body(_nodes(carry_ph), _nodes(x_ph), _nodes(closure_ph + const_ph), _nodes(new),
+                _nodes(ys), saved)
     args = carries + xleaves + closure + consts
     results = [apply("scan", *args, body=body, length=length, reverse=reverse, output=k)
                for k in range(_outputs(body))]
@@ -697,8 +701,8 @@ def cond(pred, true_fn, false_fn, *operands):
     if not outs_t:
         raise SymgradError("cond: the branches return nothing")
     closure, closure_ph, (outs_t, outs_f) = _close_over(g, ph, [outs_t, outs_f])
-    branches = tuple(Body(tuple(p.node for p in ph), (), tuple(p.node for p in closure_ph), (),
-                          tuple(e.node for e in outs)) for outs in (outs_t, outs_f))
+    branches = tuple(Body(_nodes(ph), (), _nodes(closure_ph), (), _nodes(outs))
+                     for outs in (outs_t, outs_f))
     args = [pred] + leaves + closure
     return tree_unflatten(tree_t, [apply("cond", *args, branches=branches, output=k)
                                    for k in range(len(outs_t))])
@@ -725,8 +729,7 @@ def _cond_cotangents(cotangents: tuple, args: tuple, branches: tuple) -> list:
     g = args[0].g
     n = len(branches[0].carries)
     pred, operands, closure = args[0], list(args[1:1 + n]), list(args[1 + n:])
-    fo = [i for i, x in enumerate(operands) if x.dtype.kind == "f"]
-    fk = [i for i, x in enumerate(closure) if x.dtype.kind == "f"]
+    fo, fk = _floats(operands), _floats(closure)
     read = [k for k, c in enumerate(cotangents) if c is not None]
     out = [None] * len(args)
     if fo or fk:
@@ -756,7 +759,7 @@ def _cond_tangents(tangents: list, args: tuple, branches: tuple) -> list:
     pred, operands, closure = args[0], list(args[1:1 + n]), list(args[1 + n:])
     moving_o = [i for i in range(n) if tangents[1 + i] is not None]
     moving_k = [i for i in range(len(closure)) if tangents[1 + n + i] is not None]
-    floats = [k for k, node in enumerate(branches[0].ys) if g[node]["dtype"].kind == "f"]
+    floats = _floats(_exprs(g, branches[0].ys))
 
     def jvp_of(body):
         def fn(*given):
