@@ -50,7 +50,8 @@ class _EmitContext:
     (``order``), and ``shared``, a dict the emitters of one function share (a loop's
     results, computed by the first of its output nodes)."""
 
-    def __init__(self, dim_vars: dict, namespace: dict, g=None, backend=None) -> None:
+    def __init__(self, dim_vars: dict, namespace: dict, g=None, backend=None,
+                 order: list = ()) -> None:
         self.g = g
         self.backend = backend
         self.shared: dict = {}  # what emitters of one function share (a loop's results)
@@ -58,7 +59,7 @@ class _EmitContext:
         self.namespace = namespace
         self.dtype = ""
         self.node = None
-        self.order: list = []
+        self.order = order
         self._refs: dict = {}
 
     def _name(self, name: str) -> str:
@@ -695,8 +696,7 @@ def _body(g, order: list, inputs: list, outputs: list, backend: Backend, *, dim_
     and ``outputs`` (in order), ``inputs`` (the values it reads) and ``lines(names, ctx)``
     (the call, writing its outputs).  Its outputs are allocated (or given dead buffers)
     where its last member was, as if computed from its inputs, then the call follows."""
-    ctx = _EmitContext(dim_vars, namespace, g, backend)
-    ctx.order = order
+    ctx = _EmitContext(dim_vars, namespace, g, backend, order)
     names = {x.node: f"a{i}" for i, x in enumerate(inputs)}
     literals = _literal_constants(g, order) if backend is not MATH else set(order)
     group_of = {m: group for group in groups for m in group.members}

@@ -340,10 +340,10 @@ def _scalar(g, node) -> bool:
 
 def _tape(plan) -> Tape | None:
     """The Tape of a function whose every value is a float64 or bool scalar computed by an
-    op of TABLE (its inputs may be int64 scalars too, read as floats: exact below 2**53),
-    else None.  Registers: the inputs, the constants, then the temporaries."""
+    op of TABLE, else None.  Registers: the inputs, the constants,
+    then the temporaries."""
     g = plan.g
-    if not all(_scalar(g, x.node) or x.dims == () and x.dtype == np.int64 for x in plan.inputs):
+    if not all(_scalar(g, x.node) for x in plan.inputs):
         return None
     slot = {x.node: i for i, x in enumerate(plan.inputs)}
     values = [0.0] * len(slot)
@@ -615,12 +615,11 @@ def _entrywise(g, inputs: list, outputs: list) -> Tape | None:
         for node in order:
             attrs = g[node]
             args = [value[a] for a in attrs["args"]]
-            key = _key(g, node)
             if attrs["op"] == "constant":
                 value[node] = attrs["value"]
             elif attrs["dtype"] not in _FLOATS:
                 return None
-            elif key is not None:
+            elif (key := _key(g, node)) is not None:
                 name, extra = key
                 value[node] = args[0] if name == "copy" else np.asarray(np.frompyfunc(
                     lambda *xs: writer.write(name, *xs, *extra), len(args), 1)(*args), object)
